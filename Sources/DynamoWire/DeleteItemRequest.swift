@@ -1,0 +1,28 @@
+import NIOCore
+
+/// The members of an DeleteItem request that the cache needs.
+package struct DeleteItemRequest: Hashable, Sendable {
+    package var tableName: String
+    package var key: PrimaryKey
+    package var returnValues: String?
+    /// Whether the write is conditional (`ConditionExpression` or `Expected`): it may then change nothing.
+    package var hasCondition: Bool
+
+    /// Validates `body` and reads the request from it.
+    package init(parsing body: ByteBuffer) throws(WireError) {
+        try self.init(JSONObject(parsing: body))
+    }
+
+    /// Reads the request from an already validated body.
+    package init(_ object: JSONObject) throws(WireError) {
+        (tableName, key, returnValues, hasCondition) = try object.withJSON { json throws(WireError) in
+            let members = object.members
+            return (
+                try json.tableName(of: members),
+                try json.primaryKey("Key", of: members),
+                try json.string(json.member("ReturnValues", of: members), field: "ReturnValues"),
+                try json.hasCondition(members)
+            )
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import NIOCore
+
+/// The members of a Query request that the cache needs.
+package struct QueryRequest: Hashable, Sendable {
+    package var tableName: String
+    /// The secondary index queried; nil for the table itself.
+    package var indexName: String?
+    package var consistentRead: Bool
+
+    /// Validates `body` and reads the request from it.
+    package init(parsing body: ByteBuffer) throws(WireError) {
+        try self.init(JSONObject(parsing: body))
+    }
+
+    /// Reads the request from an already validated body.
+    package init(_ object: JSONObject) throws(WireError) {
+        (tableName, indexName, consistentRead) = try object.withJSON { json throws(WireError) in
+            try json.readTarget(of: object.members)
+        }
+    }
+}
+
+extension ValidatedJSON {
+    /// TableName, IndexName and ConsistentRead, which Query and Scan share.
+    func readTarget(
+        of members: [JSONMember]
+    ) throws(WireError) -> (tableName: String, indexName: String?, consistentRead: Bool) {
+        (
+            try tableName(of: members),
+            try string(member("IndexName", of: members), field: "IndexName"),
+            try bool(member("ConsistentRead", of: members), field: "ConsistentRead") ?? false
+        )
+    }
+}
