@@ -1,0 +1,26 @@
+/// Why a request to the storage server produced no response.
+///
+/// The distinction that matters to callers is ``requestMayHaveReachedServer``: a write that failed before it was
+/// sent changed nothing, while one that failed after it may or may not have been applied (its outcome is unknown).
+package enum UpstreamError: Error, Sendable, Equatable {
+    /// The upstream URL given on the command line is not usable.
+    case invalidURL(String)
+    /// No TCP connection could be made (refused, unreachable, connect timeout). Nothing was sent.
+    case connectFailed(String)
+    /// The request was sent but no complete response arrived within the response timeout.
+    case responseTimeout
+    /// The connection closed or failed after the request was (possibly partly) sent, before a full response.
+    case connectionLost(String)
+    /// The response was not valid HTTP or exceeded the configured size.
+    case invalidResponse(String)
+    /// The client is shutting down.
+    case shutdown
+
+    /// True when the storage server may have received and applied the request.
+    package var requestMayHaveReachedServer: Bool {
+        switch self {
+        case .invalidURL, .connectFailed, .shutdown: false
+        case .responseTimeout, .connectionLost, .invalidResponse: true
+        }
+    }
+}
