@@ -1,0 +1,50 @@
+import Logging
+import NIOCore
+import Proxy
+
+/// Settings of the data-plane listener.
+package struct DataPlaneConfiguration: Sendable {
+    package var host: String
+    package var port: Int
+    /// DynamoDB refuses request bodies over 16 MB; so does the proxy, before reading them.
+    package var maxRequestBytes: Int
+    /// How long in-flight requests may take to finish after SIGTERM before their connections are closed.
+    package var shutdownGrace: TimeAmount
+
+    package init(
+        host: String,
+        port: Int,
+        maxRequestBytes: Int = 16 * 1024 * 1024,
+        shutdownGrace: TimeAmount = .seconds(10)
+    ) {
+        self.host = host
+        self.port = port
+        self.maxRequestBytes = maxRequestBytes
+        self.shutdownGrace = shutdownGrace
+    }
+}
+
+extension HTTPListener {
+    /// The DynamoDB-facing listener: every connection gets the protocol-error handler and the data-plane handler.
+    package static func dataPlane(
+        _ configuration: DataPlaneConfiguration,
+        proxy: DynamoProxy,
+        group: any EventLoopGroup,
+        logger: Logger
+    ) -> HTTPListener {
+        let maxRequestBytes = configuration.maxRequestBytes
+        return HTTPListener(
+            name: "data",
+            host: configuration.host,
+            port: configuration.port,
+            group: group,
+            shutdownGrace: configuration.shutdownGrace,
+            logger: logger
+        ) { channel in
+            try channel.pipeline.syncOperations.addHandler(ProtocolErrorHandler(proxy: proxy))
+            try channel.pipeline.syncOperations.addHandler(
+                DataPlaneHandler(proxy: proxy, maxRequestBytes: maxRequestBytes)
+            )
+        }
+    }
+}

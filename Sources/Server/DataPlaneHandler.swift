@@ -1,0 +1,120 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import Proxy
+
+/// One client connection of the data plane: aggregates each request, hands it to the proxy, writes the answer.
+///
+/// HTTPServerPipelineHandler sits before it, so requests arrive one at a time even when a client pipelines;
+/// the next request is not read until this one's response has ended.
+final class DataPlaneHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case receiving(HTTPRequestHead, ByteBuffer?)
+        /// The request was refused before its body was read (too large); the rest of it is dropped.
+        case discarding
+        case waiting
+    }
+
+    private let proxy: DynamoProxy
+    private let maxRequestBytes: Int
+    private var state = State.idle
+
+    init(proxy: DynamoProxy, maxRequestBytes: Int) {
+        self.proxy = proxy
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .idle):
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxRequestBytes {
+                refuseTooLarge(context: context, head: head, size: length)
+                return
+            }
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                    promise: nil
+                )
+            }
+            state = .receiving(head, nil)
+        case (.body(var chunk), .receiving(let head, let body)):
+            // The first chunk is kept as it came (no copy); only a request in several chunks is gathered.
+            guard var body else {
+                state = .receiving(head, chunk)
+                return
+            }
+            state = .waiting  // drop our reference so `body` stays uniquely owned while appending
+            guard body.readableBytes + chunk.readableBytes <= maxRequestBytes else {
+                refuseTooLarge(context: context, head: head, size: body.readableBytes + chunk.readableBytes)
+                return
+            }
+            body.writeBuffer(&chunk)
+            state = .receiving(head, body)
+        case (.end, .receiving(let head, let body)):
+            state = .waiting
+            let request = ProxyRequest(head: head, body: body ?? context.channel.allocator.buffer(capacity: 0))
+            switch proxy.handle(request, on: context.eventLoop) {
+            case .immediate(let response):
+                respond(context: context, to: head, with: response)
+            case .deferred(let future):
+                future.assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let response):
+                        self.respond(context: context, to: head, with: response)
+                    case .failure(let error):
+                        self.respond(context: context, to: head, with: self.proxy.internalFailure(error))
+                    }
+                }
+            }
+        case (.body, .discarding):
+            break
+        case (.end, .discarding):
+            // Closing only now lets the client finish sending and read the answer instead of a reset.
+            context.close(promise: nil)
+        default:
+            // The HTTP decoder guarantees head, body*, end; anything else is a bug worth closing on.
+            context.close(promise: nil)
+        }
+    }
+
+    private func refuseTooLarge(context: ChannelHandlerContext, head: HTTPRequestHead, size: Int) {
+        state = .discarding
+        var closing = head
+        closing.headers.replaceOrAdd(name: "connection", value: "close")
+        respond(context: context, to: closing, with: proxy.requestTooLarge(size: size))
+    }
+
+    private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead, with response: ProxyResponse) {
+        let keepAlive = request.isKeepAlive
+        var head = HTTPResponseHead(version: request.version, status: response.status, headers: response.headers)
+        head.headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        if !keepAlive {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        } else if request.version.minor == 0 {
+            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        }
+        let discarding: Bool
+        if case .discarding = state {
+            discarding = true
+        } else {
+            discarding = false
+            state = .idle
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        if keepAlive || discarding {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+}

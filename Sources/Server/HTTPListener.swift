@@ -1,0 +1,126 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// A TCP listener for HTTP/1.1 that drains on graceful shutdown: it stops accepting, lets every connection
+/// finish the request it is serving (HTTPServerPipelineHandler closes idle ones on `ChannelShouldQuiesceEvent`),
+/// and force-closes what is left after `shutdownGrace`.
+package final class HTTPListener: Service, Sendable {
+    /// Sets up the handlers of an accepted connection, after the HTTP/1 codec.
+    package typealias ConnectionInitializer = @Sendable (any Channel) throws -> Void
+
+    private let name: String
+    private let host: String
+    private let port: Int
+    private let group: any EventLoopGroup
+    private let shutdownGrace: TimeAmount
+    private let initializer: ConnectionInitializer
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var serverChannel: (any Channel)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var drained: EventLoopPromise<Void>?
+    }
+
+    package init(
+        name: String,
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        shutdownGrace: TimeAmount,
+        logger: Logger,
+        initializer: @escaping ConnectionInitializer
+    ) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.group = group
+        self.shutdownGrace = shutdownGrace
+        self.logger = logger
+        self.initializer = initializer
+    }
+
+    /// Binds the socket and starts accepting; returns the bound address (port 0 picks a free port).
+    package func bind() async throws -> SocketAddress {
+        let initializer = self.initializer
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false
+                    )
+                    try initializer(channel)
+                    self.track(channel)
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        state.withLockedValue { $0.serverChannel = channel }
+        guard let address = channel.localAddress else { throw ChannelError.unknownLocalAddress }
+        logger.info("listening", metadata: ["listener": "\(name)", "address": "\(address)"])
+        return address
+    }
+
+    /// Serves until graceful shutdown, then drains. `bind()` must have been called.
+    package func run() async throws {
+        guard let channel = state.withLockedValue({ $0.serverChannel }) else {
+            preconditionFailure("HTTPListener.run() before bind()")
+        }
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        await drain(on: channel.eventLoop)
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        state.withLockedValue { $0.connections[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            let drained = state.withLockedValue { state -> EventLoopPromise<Void>? in
+                state.connections[id] = nil
+                guard state.connections.isEmpty, let drained = state.drained else { return nil }
+                state.drained = nil
+                return drained
+            }
+            drained?.succeed()
+        }
+    }
+
+    private func drain(on eventLoop: any EventLoop) async {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let open = state.withLockedValue { state -> [any Channel] in
+            if !state.connections.isEmpty { state.drained = promise }
+            return Array(state.connections.values)
+        }
+        if open.isEmpty {
+            promise.succeed()
+        } else {
+            logger.info("draining", metadata: ["listener": "\(name)", "connections": "\(open.count)"])
+            for connection in open {
+                connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
+        }
+        let deadline = eventLoop.scheduleTask(in: shutdownGrace) { [self] in
+            let left = state.withLockedValue { Array($0.connections.values) }
+            if !left.isEmpty {
+                logger.warning(
+                    "closing connections after the shutdown grace period", metadata: ["count": "\(left.count)"])
+            }
+            for connection in left { connection.close(promise: nil) }
+        }
+        try? await promise.futureResult.get()
+        deadline.cancel()
+    }
+}

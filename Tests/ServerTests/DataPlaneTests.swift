@@ -1,0 +1,239 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+import Upstream
+
+/// The data plane end to end on real sockets, against a fake storage server whose behaviour each test picks.
+@Suite(.timeLimit(.minutes(1)))
+struct DataPlaneTests {
+    static let okHeaders = [
+        ("Content-Type", "application/x-amz-json-1.0"),
+        ("x-amzn-RequestId", "REQ1"),
+        ("x-amz-crc32", "2745614147"),
+        ("Server", "fake"),
+    ]
+
+    @Test func forwardsStatusHeadersAndBodyUnchanged() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in
+            .respond(status: .ok, headers: Self.okHeaders, body: "{}")
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        let response = try await proxy.send(headers: [
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc"
+            ),
+            ("X-Amz-Date", "20260101T000000Z"),
+            ("X-Amz-Security-Token", "token"),
+            ("User-Agent", "test-agent"),
+        ])
+        #expect(response.head.status == .ok)
+        #expect(String(buffer: response.body) == "{}")
+        #expect(response.head.headers.first(name: "x-amzn-requestid") == "REQ1")
+        #expect(response.head.headers.first(name: "x-amz-crc32") == "2745614147")
+        #expect(response.head.headers.first(name: "server") == "fake")
+        let seen = try #require(upstream.received.first)
+        #expect(seen.body == #"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#)
+        for name in ["authorization", "x-amz-date", "x-amz-security-token", "user-agent", "x-amz-target", "host"] {
+            #expect(seen.head.headers.first(name: name) != nil, "header \(name) not forwarded")
+        }
+        // The client's Host is kept: a signature covers it.
+        #expect(seen.head.headers.first(name: "host") == "127.0.0.1:\(proxy.port)")
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func passesErrorsAndNonDynamoRequestsThrough() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { head, _ in
+            head.uri == "/moto-api/"
+                ? .respond(status: .ok, headers: [("Content-Type", "text/html")], body: "<html>moto</html>")
+                : .respond(
+                    status: .badRequest,
+                    headers: Self.okHeaders,
+                    body: #"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"nope"}"#
+                )
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        let error = try await proxy.send()
+        #expect(error.head.status == .badRequest)
+        #expect(errorFields(error.body)?.type == "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException")
+        let other = try await proxy.send(target: nil, body: "not json at all", uri: "/moto-api/")
+        #expect(other.head.status == .ok)
+        #expect(String(buffer: other.body) == "<html>moto</html>")
+        #expect(upstream.received.last?.body == "not json at all")
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func reusesKeepAliveConnectionsToTheStorageServer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in
+            .respond(status: .ok, headers: Self.okHeaders, body: "{}")
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        for _ in 0..<5 { _ = try await proxy.send() }
+        #expect(upstream.received.count == 5)
+        #expect(upstream.connections == 1)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func opensANewConnectionWhenTheStorageServerClosesEach() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group, keepAlive: false) { _, _ in
+            .respond(status: .ok, headers: Self.okHeaders, body: "{}")
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        for _ in 0..<3 {
+            let response = try await proxy.send()
+            #expect(response.head.status == .ok)
+            // Connection: close from the storage server is about its hop, not ours.
+            #expect(response.head.headers.first(name: "connection") == nil)
+        }
+        #expect(upstream.connections == 3)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func unreachableStorageServerIsServiceUnavailable() async throws {
+        // A port that was just free: nothing listens there.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let placeholder = try await FakeUpstream(group: group) { _, _ in .hang }
+        let deadPort = placeholder.port
+        try await placeholder.stop()
+        let proxy = try await ProxyHarness.start(upstreamPort: deadPort)
+        let started = ContinuousClock.now
+        let response = try await proxy.send()
+        #expect(response.head.status == .serviceUnavailable)
+        #expect(errorFields(response.body)?.type.hasSuffix("#ServiceUnavailable") == true)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await proxy.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func silentStorageServerTimesOutAsInternalServerError() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in .hang }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port, responseTimeout: .milliseconds(300))
+        let started = ContinuousClock.now
+        let response = try await proxy.send()
+        #expect(response.head.status == .internalServerError)
+        #expect(errorFields(response.body)?.type.hasSuffix("#InternalServerError") == true)
+        #expect(ContinuousClock.now - started < .seconds(3))
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func droppedConnectionIsInternalServerError() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in .close }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        let response = try await proxy.send()
+        #expect(response.head.status == .internalServerError)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func malformedJSONIsRefusedWithoutReachingTheStorageServer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in
+            .respond(status: .ok, headers: Self.okHeaders, body: "{}")
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        for body in ["not json", #"{"TableName":"t""#, "[1,2]", ""] {
+            let response = try await proxy.send(body: body)
+            #expect(response.head.status == .badRequest, "body \(body)")
+            let fields = try #require(errorFields(response.body), "body \(body)")
+            #expect(fields.type.hasSuffix("#SerializationException") || fields.type.hasSuffix("#ValidationException"))
+            let crc = try #require(response.head.headers.first(name: "x-amz-crc32").flatMap(UInt32.init))
+            #expect(crc == zlibCRC32(Array(buffer: response.body)))
+            #expect(response.head.headers.first(name: "content-type") == "application/x-amz-json-1.0")
+        }
+        #expect(upstream.received.isEmpty)
+        // The connection and the proxy still serve a good request afterwards.
+        #expect(try await proxy.send().head.status == .ok)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func oversizedBodyIsRefusedBeforeItIsRead() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in .hang }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        let request = Array(
+            """
+            POST / HTTP/1.1\r
+            Host: x\r
+            X-Amz-Target: DynamoDB_20120810.PutItem\r
+            Content-Length: 16777217\r
+            \r
+
+            """.utf8
+        )
+        let (text, closed) = try await RawClient.exchange(
+            port: proxy.port, bytes: request, group: group, timeout: .seconds(1))
+        #expect(text.hasPrefix("HTTP/1.1 400"))
+        #expect(text.contains("ValidationException"))
+        #expect(closed == false)  // it waits for the body it refused, so the client can read the answer
+        #expect(upstream.received.isEmpty)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func malformedHTTPGetsAJSONErrorAndAClose() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in .hang }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        let (text, closed) = try await RawClient.exchange(
+            port: proxy.port,
+            bytes: Array("GARBAGE\u{1} / HTTP/9.9\r\nno colon here\r\n\r\n".utf8),
+            group: group
+        )
+        #expect(text.hasPrefix("HTTP/1.1 400"))
+        #expect(text.contains("#SerializationException"))
+        #expect(closed)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func gracefulShutdownLetsInFlightRequestsFinish() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in
+            .respond(status: .ok, headers: Self.okHeaders, body: #"{"late":true}"#, delay: .milliseconds(500))
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        async let inFlight = proxy.send()
+        try await Task.sleep(for: .milliseconds(150))
+        await proxy.services.triggerGracefulShutdown()
+        let response = try await inFlight
+        #expect(response.head.status == .ok)
+        #expect(String(buffer: response.body) == #"{"late":true}"#)
+        try await proxy.running.value
+        await proxy.client.shutdown()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// zlib's CRC-32, bit by bit: an independent reference for the checksum the proxy sends.
+func zlibCRC32(_ bytes: [UInt8]) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
+    }
+    return ~crc
+}
