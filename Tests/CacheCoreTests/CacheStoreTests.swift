@@ -1,0 +1,201 @@
+import CacheCore
+import Testing
+
+/// A test key: `id` is the identity, `group` a table-like set, the stripe hash spreads ids over the shards.
+struct TestKey: CacheKey {
+    var id: Int
+    var group: UInt64 = 0
+    var stripeHash: UInt64 { UInt64(truncatingIfNeeded: id) &* 0x9E37_79B9_7F4A_7C15 }
+}
+
+func makeStore(capacity: Int = 10_000, shards: Int = 1, maxEntry: Int = 1_000, overhead: Int = 0) -> CacheStore<
+    TestKey, String
+> {
+    CacheStore(
+        configuration: CacheStoreConfiguration(
+            capacityBytes: capacity,
+            shardCount: shards,
+            maxEntryBytes: maxEntry,
+            entryOverheadBytes: overhead
+        )
+    )
+}
+
+/// Fills `key` through the lease protocol, as the proxy does on a miss.
+@discardableResult
+func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String, now: UInt64 = 0, ttl: UInt64 = 1_000)
+    -> Bool
+{
+    guard case .miss(let ticket) = store.lookup(key, now: now) else { return false }
+    return store.completeFill(
+        key, ticket: ticket, value: value, weight: value.utf8.count, expiresAt: now + ttl, now: now)
+}
+
+@Suite struct CacheStoreTests {
+    @Test func missThenFillThenHit() {
+        let store = makeStore()
+        let key = TestKey(id: 1)
+        #expect(store.get(key, now: 0) == nil)
+        #expect(fill(store, key, "v1"))
+        #expect(store.get(key, now: 1) == "v1")
+        guard case .hit(let value) = store.lookup(key, now: 2) else {
+            Issue.record("expected a hit")
+            return
+        }
+        #expect(value == "v1")
+        let stats = store.stats()
+        #expect(stats.hits == 2)
+        #expect(stats.misses == 2)
+        #expect(stats.entries == 1)
+        #expect(store.validate(now: 2).isEmpty)
+    }
+
+    @Test func expiresAtTTLAndAHitDoesNotExtendIt() {
+        let store = makeStore()
+        let key = TestKey(id: 1)
+        fill(store, key, "v", now: 100, ttl: 50)
+        #expect(store.get(key, now: 149) == "v")
+        #expect(store.get(key, now: 150) == nil)
+        #expect(store.stats().expirations == 1)
+        #expect(store.stats().entries == 0)
+        #expect(store.validate(now: 150).isEmpty)
+    }
+
+    @Test func sweepReclaimsExpiredEntriesWithoutReads() {
+        let store = makeStore(capacity: 100_000)
+        for id in 0..<100 { fill(store, TestKey(id: id), "value", now: 0, ttl: id < 50 ? 10 : 1_000) }
+        store.sweep(now: 20, examinePerShard: 1_000)
+        let stats = store.stats()
+        #expect(stats.entries == 50)
+        #expect(stats.expirations == 50)
+        #expect(store.validate(now: 20).isEmpty)
+    }
+
+    @Test func evictsLeastRecentlyUsedToStayWithinBudget() {
+        let store = makeStore(capacity: 30)
+        fill(store, TestKey(id: 1), "aaaaaaaaaa")
+        fill(store, TestKey(id: 2), "bbbbbbbbbb")
+        fill(store, TestKey(id: 3), "cccccccccc")
+        #expect(store.get(TestKey(id: 1), now: 1) != nil)  // 1 is now more recent than 2
+        fill(store, TestKey(id: 4), "dddddddddd")
+        #expect(store.get(TestKey(id: 2), now: 2) == nil)
+        #expect(store.get(TestKey(id: 1), now: 2) == "aaaaaaaaaa")
+        #expect(store.get(TestKey(id: 4), now: 2) == "dddddddddd")
+        let stats = store.stats()
+        #expect(stats.bytes <= 30)
+        #expect(stats.evictions == 1)
+        #expect(stats.evictedBytes == 10)
+        #expect(store.validate(now: 2).isEmpty)
+    }
+
+    @Test func perEntryOverheadBoundsManySmallEntries() {
+        let store = makeStore(capacity: 1_000, overhead: 100)
+        for id in 0..<100 { fill(store, TestKey(id: id), "") }
+        #expect(store.stats().entries <= 10)
+        #expect(store.validate(now: 0).isEmpty)
+    }
+
+    @Test func refusesEntriesOverTheSizeLimit() {
+        let store = makeStore(maxEntry: 5)
+        #expect(fill(store, TestKey(id: 1), "123456") == false)
+        #expect(store.get(TestKey(id: 1), now: 0) == nil)
+        #expect(store.stats().rejectedTooLarge == 1)
+        #expect(store.stats().bytes == 0)
+        #expect(store.validate(now: 0).isEmpty)
+    }
+
+    @Test func aFillThatStartedBeforeAWriteNeverLandsAfterIt() {
+        let store = makeStore()
+        let key = TestKey(id: 7)
+        guard case .miss(let staleTicket) = store.lookup(key, now: 0) else { return }
+        let write = store.beginWrite(key, now: 1)
+        store.completeWrite(key, ticket: write, value: "new", weight: 3, expiresAt: 1_000, now: 2)
+        #expect(
+            store.completeFill(key, ticket: staleTicket, value: "old", weight: 3, expiresAt: 1_000, now: 3) == false)
+        #expect(store.get(key, now: 4) == "new")
+        #expect(store.stats().discardedFills == 1)
+        #expect(store.validate(now: 4).isEmpty)
+    }
+
+    @Test func aFillThatStartedDuringAWriteNeverLandsAfterIt() {
+        let store = makeStore()
+        let key = TestKey(id: 7)
+        let write = store.beginWrite(key, now: 0)
+        guard case .miss(let ticket) = store.lookup(key, now: 1) else { return }  // may read the old item
+        store.completeWrite(key, ticket: write, value: "new", weight: 3, expiresAt: 1_000, now: 2)
+        #expect(store.completeFill(key, ticket: ticket, value: "old", weight: 3, expiresAt: 1_000, now: 3) == false)
+        #expect(store.get(key, now: 4) == "new")
+    }
+
+    @Test func aFillThatStartedBeforeAnInvalidationIsDiscarded() {
+        let store = makeStore()
+        let key = TestKey(id: 7)
+        guard case .miss(let ticket) = store.lookup(key, now: 0) else { return }
+        store.invalidate(key)
+        _ = store.lookup(key, now: 1)  // a later miss makes a new lease; the old ticket must still fail
+        #expect(store.completeFill(key, ticket: ticket, value: "old", weight: 3, expiresAt: 1_000, now: 2) == false)
+        #expect(store.get(key, now: 3) == nil)
+    }
+
+    @Test func aFillWhoseLeaseWasEvictedIsDiscarded() {
+        let store = makeStore(capacity: 20)
+        let key = TestKey(id: 1)
+        guard case .miss(let ticket) = store.lookup(key, now: 0) else { return }
+        fill(store, TestKey(id: 2), "bbbbbbbbbb")
+        fill(store, TestKey(id: 3), "cccccccccc")
+        fill(store, TestKey(id: 4), "dddddddddd")
+        #expect(store.completeFill(key, ticket: ticket, value: "x", weight: 1, expiresAt: 1_000, now: 1) == false)
+        #expect(store.validate(now: 1).isEmpty)
+    }
+
+    @Test func overlappingWritesLeaveTheKeyEmpty() {
+        let store = makeStore()
+        let key = TestKey(id: 3)
+        fill(store, key, "v0")
+        let first = store.beginWrite(key, now: 1)
+        let second = store.beginWrite(key, now: 2)
+        // Acknowledgements may come back in either order; the store cannot know which write the server applied last.
+        store.completeWrite(key, ticket: second, value: "v2", weight: 2, expiresAt: 1_000, now: 3)
+        store.completeWrite(key, ticket: first, value: "v1", weight: 2, expiresAt: 1_000, now: 4)
+        #expect(store.get(key, now: 5) == nil)
+        #expect(store.validate(now: 5).isEmpty)
+    }
+
+    @Test func aWriteWithoutValueDropsTheKey() {
+        let store = makeStore()
+        let key = TestKey(id: 3)
+        fill(store, key, "v0")
+        let write = store.beginWrite(key, now: 1)
+        #expect(store.get(key, now: 1) == "v0")  // until the storage server answers, the old value stands
+        store.completeWrite(key, ticket: write, value: nil, weight: 0, expiresAt: 0, now: 2)
+        #expect(store.get(key, now: 3) == nil)
+    }
+
+    @Test func invalidateGroupDropsOnlyThatGroup() {
+        let store = makeStore(capacity: 100_000, shards: 8)
+        for id in 0..<100 { fill(store, TestKey(id: id, group: UInt64(id % 2)), "v") }
+        store.invalidateGroup(1)
+        for id in 0..<100 {
+            #expect((store.get(TestKey(id: id, group: UInt64(id % 2)), now: 1) != nil) == (id % 2 == 0))
+        }
+        #expect(store.validate(now: 1).isEmpty)
+    }
+
+    @Test func removeAllEmptiesEveryShard() {
+        let store = makeStore(capacity: 100_000, shards: 4)
+        for id in 0..<50 { fill(store, TestKey(id: id), "v") }
+        store.removeAll()
+        #expect(store.stats().entries == 0)
+        #expect(store.stats().bytes == 0)
+        #expect(store.get(TestKey(id: 3), now: 1) == nil)
+        #expect(store.validate(now: 1).isEmpty)
+    }
+
+    @Test func shardCountIsRoundedToAPowerOfTwoAndBudgetSplit() {
+        let store = makeStore(capacity: 12_000, shards: 3)
+        #expect(store.stats().capacityBytes == 12_000)  // 4 shards of 3,000
+        for id in 0..<1_000 { fill(store, TestKey(id: id), String(repeating: "x", count: 100)) }
+        #expect(store.stats().bytes <= 12_000)
+        #expect(store.validate(now: 0).isEmpty)
+    }
+}
