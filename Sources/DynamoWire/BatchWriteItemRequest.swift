@@ -26,40 +26,50 @@ package struct BatchWriteItemRequest: Hashable, Sendable {
                 json.member("RequestItems", of: object.members),
                 field: "RequestItems"
             )
-            try json.expect(requestItems, .object, field: "RequestItems")
-            var tables: [Table] = []
-            var names: Set<String> = []
-            for table in json.members(of: requestItems) {
-                let tableName = json.decodeString(contents: table.name)
-                guard names.insert(tableName).inserted else {
-                    throw .invalidField(field: "RequestItems", reason: .duplicate)
-                }
-                try json.expect(table.value, .array, field: "RequestItems")
-                var writes = Table(tableName: tableName, puts: [], deletes: [])
-                for request in json.elements(of: table.value) {
-                    try json.expect(request, .object, field: "RequestItems")
-                    let fields = json.members(of: request)
-                    let put = try json.member("PutRequest", of: fields)
-                    let delete = try json.member("DeleteRequest", of: fields)
-                    switch (put, delete) {
-                    case (let put?, nil):
-                        try json.expect(put, .object, field: "PutRequest")
-                        writes.puts.append(try json.item("Item", of: json.members(of: put)))
-                    case (nil, let delete?):
-                        try json.expect(delete, .object, field: "DeleteRequest")
-                        writes.deletes.append(try json.primaryKey("Key", of: json.members(of: delete)))
-                    default:
-                        throw .invalidField(
-                            field: "RequestItems", reason: .exactlyOneOf(["PutRequest", "DeleteRequest"]))
-                    }
-                }
-                guard !(writes.puts.isEmpty && writes.deletes.isEmpty) else {
-                    throw .invalidField(field: "RequestItems", reason: .empty)
-                }
-                tables.append(writes)
-            }
+            let tables = try json.batchWriteTables(requestItems, field: "RequestItems")
             guard !tables.isEmpty else { throw .invalidField(field: "RequestItems", reason: .empty) }
             return tables
         }
+    }
+}
+
+extension ValidatedJSON {
+    /// The tables of a BatchWriteItem `RequestItems` object, or of an answer's `UnprocessedItems`, which has the
+    /// same shape. Table names are normalised; a name repeated as sent is an error.
+    func batchWriteTables(_ value: JSONValue, field: String) throws(WireError) -> [BatchWriteItemRequest.Table] {
+        try expect(value, .object, field: field)
+        var tables: [BatchWriteItemRequest.Table] = []
+        var names: Set<String> = []
+        for table in members(of: value) {
+            let sentName = decodeString(contents: table.name)
+            guard names.insert(sentName).inserted else { throw .invalidField(field: field, reason: .duplicate) }
+            try expect(table.value, .array, field: field)
+            var writes = BatchWriteItemRequest.Table(
+                tableName: TableName.normalized(sentName),
+                puts: [],
+                deletes: []
+            )
+            for request in elements(of: table.value) {
+                try expect(request, .object, field: field)
+                let fields = members(of: request)
+                let put = try member("PutRequest", of: fields)
+                let delete = try member("DeleteRequest", of: fields)
+                switch (put, delete) {
+                case (let put?, nil):
+                    try expect(put, .object, field: "PutRequest")
+                    writes.puts.append(try item("Item", of: members(of: put)))
+                case (nil, let delete?):
+                    try expect(delete, .object, field: "DeleteRequest")
+                    writes.deletes.append(try primaryKey("Key", of: members(of: delete)))
+                default:
+                    throw .invalidField(field: field, reason: .exactlyOneOf(["PutRequest", "DeleteRequest"]))
+                }
+            }
+            guard !(writes.puts.isEmpty && writes.deletes.isEmpty) else {
+                throw .invalidField(field: field, reason: .empty)
+            }
+            tables.append(writes)
+        }
+        return tables
     }
 }

@@ -42,11 +42,12 @@ package struct JSONObject: Sendable {
         body.withUnsafeReadableBytes { ValidatedJSON(bytes: $0).string(value) }
     }
 
-    /// The `TableName` member that most operations carry; nil when absent. BatchGetItem and BatchWriteItem name
-    /// their tables as keys of `RequestItems` instead (see their request types).
+    /// The `TableName` member that most operations carry, normalised (`TableName.normalized`); nil when absent.
+    /// BatchGetItem and BatchWriteItem name their tables as keys of `RequestItems` instead (see their request
+    /// types).
     package func tableName() throws(WireError) -> String? {
         try withJSON { json throws(WireError) in
-            try json.string(json.member("TableName", of: members), field: "TableName")
+            try json.string(json.member("TableName", of: members), field: "TableName").map(TableName.normalized)
         }
     }
 }

@@ -29,9 +29,11 @@ extension ValidatedJSON {
         return try attributeMap(required(member(name, of: members), field: field), field: field)
     }
 
-    /// The required `TableName` member of `members`.
+    /// The required `TableName` member of `members`, normalised (`TableName.normalized`).
     func tableName(of members: some Sequence<JSONMember>) throws(WireError) -> String {
-        try required(string(member("TableName", of: members), field: "TableName"), field: "TableName")
+        TableName.normalized(
+            try required(string(member("TableName", of: members), field: "TableName"), field: "TableName")
+        )
     }
 
     /// Whether `members` carry a condition (`ConditionExpression` or the legacy `Expected`).
