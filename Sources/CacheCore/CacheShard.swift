@@ -50,20 +50,21 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         return nil
     }
 
-    mutating func lookup(_ key: Key, now: UInt64) -> CacheLookup<Value> {
+    mutating func lookup(_ key: Key, now: UInt64, accept: (Value) -> Bool) -> CacheLookup<Value> {
         if let slot = index[key] {
-            guard let value = records[Int(slot)]!.value else {
-                // A lease: another fill or a write is in flight; this fill shares its version.
+            let record = records[Int(slot)]!
+            if record.value != nil, record.expiresAt <= now {
+                expire(slot)
+            } else {
+                moveToFront(slot)
+                if let value = record.value, accept(value) {
+                    stats.hits += 1
+                    return .hit(value)
+                }
+                // A lease (a fill or write in flight: this fill shares its version) or a refused value.
                 stats.misses += 1
-                moveToFront(slot)
-                return .miss(FillTicket(version: records[Int(slot)]!.version))
+                return .miss(FillTicket(version: record.version))
             }
-            if records[Int(slot)]!.expiresAt > now {
-                stats.hits += 1
-                moveToFront(slot)
-                return .hit(value)
-            }
-            expire(slot)
         }
         stats.misses += 1
         let slot = insert(key, value: nil, charge: overhead, expiresAt: 0)

@@ -117,8 +117,10 @@ package final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     }
 
     /// Returns the live value, or a ticket for a fill of the key that will be discarded if the key changes first.
-    package func lookup(_ key: Key, now: UInt64) -> CacheLookup<Value> {
-        stripes[shard(key)].mutex.withLock { $0.lookup(key, now: now) }
+    /// A live value that `accept` refuses (e.g. filled for another namespace) counts as a miss and stays until the
+    /// fill replaces it.
+    package func lookup(_ key: Key, now: UInt64, accept: (Value) -> Bool = { _ in true }) -> CacheLookup<Value> {
+        stripes[shard(key)].mutex.withLock { $0.lookup(key, now: now, accept: accept) }
     }
 
     /// Stores the result of a fill unless the key was written, invalidated or evicted since `ticket` was taken.

@@ -199,3 +199,23 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(store.validate(now: 0).isEmpty)
     }
 }
+
+@Suite struct CacheStoreAcceptTests {
+    @Test func aRefusedValueIsAMissWhoseFillReplacesIt() {
+        let store = makeStore()
+        let key = TestKey(id: 1)
+        fill(store, key, "for-a")
+        guard case .miss(let ticket) = store.lookup(key, now: 1, accept: { $0 != "for-a" }) else {
+            Issue.record("a refused value must be a miss")
+            return
+        }
+        #expect(store.get(key, now: 1) == "for-a")  // still there for those who accept it
+        #expect(store.completeFill(key, ticket: ticket, value: "for-b", weight: 5, expiresAt: 100, now: 2))
+        guard case .hit(let value) = store.lookup(key, now: 3, accept: { $0 == "for-b" }) else {
+            Issue.record("expected the replacing fill to hit")
+            return
+        }
+        #expect(value == "for-b")
+        #expect(store.validate(now: 3).isEmpty)
+    }
+}
