@@ -77,6 +77,7 @@ let package = Package(
         .executableTarget(
             name: "dynamo-cache",
             dependencies: [
+                "CacheCore",
                 "Server",
                 "Proxy",
                 "Upstream",
@@ -88,6 +89,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CacheCoreTests", dependencies: ["CacheCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ProxyTests",
+            dependencies: [
+                "Proxy", "DynamoWire", "Upstream", "CacheCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "DynamoWireTests", dependencies: ["DynamoWire"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServerTests",

@@ -1,56 +1,165 @@
+// Design note: the proxy's coherence rules, in one place.
+//
+// Guarantee: after a write through this proxy is acknowledged to its client, no read through this proxy returns
+// older data for what it wrote. How:
+// - Writes go to the storage server first; the cache changes only after its answer (write-through). Nothing is
+//   acknowledged that the storage server did not acknowledge: the client always gets the server's own answer.
+// - Before a keyed write is sent, its key's version is bumped (CacheStore.beginWrite), so a fill that began
+//   earlier can no longer land; when it is acknowledged the entry becomes the written item (PutItem, UpdateItem
+//   with ALL_NEW, DeleteItem -> "does not exist") and the version is bumped again so a fill that began during
+//   the write cannot land either. Two writes of one key in flight at once leave the key empty.
+// - An outcome the proxy cannot be sure of (timeout, dropped connection, 5xx, an error code it does not know
+//   to be harmless) evicts every key the write touched; ConditionalCheckFailed evicts (our copy may be stale);
+//   an error that guarantees nothing was written leaves the cache as it was.
+// - Writes the proxy cannot map to keys (PartiQL, table operations, an unknown table schema) drop every entry
+//   of the tables they name, or everything when it cannot tell which.
+// - Fills are leased (see CacheStore): a miss takes a ticket before it asks the storage server and stores the
+//   answer only if no write, invalidation or eviction of the key happened since. Concurrent misses of one key
+//   in one namespace share one upstream request (SingleFlight).
+// Every decision is made on the event loop of the client connection; the stores are striped and locked per shard.
+
+import CacheCore
 import DynamoWire
 import Logging
 import NIOCore
 import NIOHTTP1
 import Upstream
 
-/// The proxy's decisions for one request: what is refused, what is forwarded, and how failures of the storage
-/// server are reported. It performs no I/O itself; it talks to the storage server through ``StorageServer``.
-///
-/// Requests that are not DynamoDB (other services or paths a local storage server answers on the same port) and
-/// the DynamoDB Streams API pass through untouched. DynamoDB requests are checked to be a JSON object first, as
-/// DynamoDB would, because every later decision (caching, invalidation) reads their body.
+/// The proxy's decisions for one request: what is answered from memory, what is forwarded, what a write
+/// refreshes or evicts, and how failures of the storage server are reported. It performs no I/O itself and talks
+/// to the storage server only through ``StorageServer``.
 package final class DynamoProxy: Sendable {
-    private let storage: any StorageServer
-    private let logger: Logger
+    let storage: any StorageServer
+    let logger: Logger
+    let configuration: ProxyConfiguration
+    let items: CacheStore<ItemKey, ItemEntry>
+    let schemas = KeySchemaRegistry()
+    let itemFlights = SingleFlight<ItemFlightKey, ItemFill>()
+    /// Monotonic nanoseconds; the cache core never reads a clock itself.
+    let clock: @Sendable () -> UInt64
+    let allocator = ByteBufferAllocator()
 
-    package init(storage: any StorageServer, logger: Logger) {
+    package init(
+        storage: any StorageServer,
+        configuration: ProxyConfiguration = ProxyConfiguration(),
+        logger: Logger,
+        clock: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds }
+    ) {
         self.storage = storage
+        self.configuration = configuration
         self.logger = logger
+        self.clock = clock
+        items = CacheStore(
+            configuration: CacheStoreConfiguration(
+                capacityBytes: configuration.itemCacheBytes,
+                shardCount: configuration.shards,
+                maxEntryBytes: configuration.maxItemEntryBytes
+            )
+        )
     }
 
     /// Decides what to do with `request`, arriving on `eventLoop`.
     package func handle(_ request: ProxyRequest, on eventLoop: any EventLoop) -> ProxyOutcome {
-        let target = APITarget(xAmzTarget: request.head.headers.first(name: "x-amz-target"))
-        if case .dynamoDB = target {
-            do throws(WireError) {
-                try Self.validateObject(request.body)
-            } catch {
-                return .immediate(errorResponse(DynamoError(error)))
-            }
+        guard case .dynamoDB(let operation) = APITarget(xAmzTarget: request.head.headers.first(name: "x-amz-target"))
+        else {
+            // Streams and anything that is not DynamoDB (other services, /moto-api/): untouched.
+            return .deferred(forward(request, on: eventLoop).map { $0.marked(.bypass) })
         }
-        return .deferred(forward(request, on: eventLoop))
+        let object: JSONObject
+        do {
+            object = try JSONObject(parsing: request.body)
+        } catch {
+            return .immediate(errorResponse(DynamoError(error)))
+        }
+        let call = Call(
+            request: request,
+            object: object,
+            namespace: Namespace(authorization: request.head.headers.first(name: "authorization")),
+            eventLoop: eventLoop
+        )
+        switch operation {
+        case .getItem: return getItem(call)
+        case .batchGetItem: return batchGetItem(call)
+        case .putItem: return putItem(call)
+        case .updateItem: return updateItem(call)
+        case .deleteItem: return deleteItem(call)
+        case .batchWriteItem: return batchWriteItem(call)
+        case .transactWriteItems: return transactWriteItems(call)
+        case .executeStatement, .batchExecuteStatement, .executeTransaction: return partiQL(call, operation)
+        case .describeTable: return describeTable(call)
+        default:
+            if operation.changesTableDefinition { return tableChange(call, operation) }
+            return .deferred(passThrough(call, status: .bypass))
+        }
     }
 
-    private static func validateObject(_ body: ByteBuffer) throws(WireError) {
-        guard body.readableBytes <= JSONReader.maximumBodySize else { throw .bodyTooLarge(size: body.readableBytes) }
-        let kind = try body.withUnsafeReadableBytes { bytes throws(WireError) in
-            var members: [JSONMember] = []
-            return try JSONReader.validate(bytes, topLevelMembers: &members).kind
+    // MARK: Admin
+
+    /// Drops every item entry, or those of one table.
+    package func flush(table: String?) {
+        if let table {
+            let table = TableName.normalized(table)
+            schemas.forget(table)
+            items.invalidateGroup(TableGroup.of(table))
+        } else {
+            schemas.forgetAll()
+            items.removeAll()
         }
-        guard kind == .object else { throw .notAnObject }
     }
 
-    /// Sends the request as it is and returns the storage server's answer as it is, but for hop-by-hop headers.
-    private func forward(_ request: ProxyRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ProxyResponse> {
+    /// Reclaims expired entries a bounded number at a time; call it periodically.
+    package func sweep() {
+        items.sweep(now: clock())
+    }
+
+    /// The item cache's counters.
+    package func itemCacheStats() -> CacheStoreStats {
+        items.stats()
+    }
+
+    /// Checks the item cache's invariants; empty when sound. For tests.
+    package func validateCaches() -> [String] {
+        items.validate(now: clock())
+    }
+
+    // MARK: Forwarding
+
+    /// Sends `body` (the client's own unless a rewrite is allowed) with the client's headers.
+    func send(_ call: Call, body: ByteBuffer? = nil) -> EventLoopFuture<UpstreamAnswer> {
+        var head = call.request.head
+        HopByHopHeaders.remove(from: &head.headers)
+        let request = UpstreamRequest(head: head, body: body ?? call.request.body)
+        return storage.execute(request, on: call.eventLoop).map { UpstreamAnswer.response($0) }.recover { error in
+            .failed(error as? UpstreamError ?? .connectionLost("\(error)"))
+        }
+    }
+
+    /// Forwards a request as it is and answers what the storage server answered.
+    func forward(_ request: ProxyRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ProxyResponse> {
         var head = request.head
         HopByHopHeaders.remove(from: &head.headers)
-        return storage.execute(UpstreamRequest(head: head, body: request.body), on: eventLoop).map { response in
-            var headers = response.head.headers
-            HopByHopHeaders.remove(from: &headers)
-            return ProxyResponse(status: response.head.status, headers: headers, body: response.body)
+        return storage.execute(UpstreamRequest(head: head, body: request.body), on: eventLoop).map {
+            ProxyResponse(upstream: $0)
         }.recover { error in
             self.internalFailure(error)
+        }
+    }
+
+    /// Forwards a DynamoDB request untouched, forgetting the table when the server says it does not exist.
+    func passThrough(_ call: Call, status: CacheStatus) -> EventLoopFuture<ProxyResponse> {
+        send(call).map { answer in
+            if answer.errorCode == "ResourceNotFoundException", let table = try? call.object.tableName() {
+                self.flush(table: table)
+            }
+            return self.response(for: answer).marked(status)
+        }
+    }
+
+    /// The client's answer for an upstream outcome: the server's own response, or a composed error.
+    func response(for answer: UpstreamAnswer) -> ProxyResponse {
+        switch answer {
+        case .response(let response): ProxyResponse(upstream: response)
+        case .failed(let error): internalFailure(error)
         }
     }
 
@@ -67,19 +176,24 @@ package final class DynamoProxy: Sendable {
             return errorResponse(
                 DynamoError(
                     .serviceUnavailable,
-                    message: "The storage server is unreachable; the request was not sent: \(error)"))
+                    message: "The storage server is unreachable; the request was not sent: \(error)"
+                )
+            )
         case .responseTimeout:
             return errorResponse(
                 DynamoError(
                     .internalServerError,
-                    message: "The storage server did not answer in time; the request may or may not have been applied.")
+                    message: "The storage server did not answer in time; the request may or may not have been applied."
+                )
             )
         case .connectionLost, .invalidResponse:
             return errorResponse(
                 DynamoError(
                     .internalServerError,
                     message:
-                        "The storage server's answer was lost; the request may or may not have been applied: \(error)"))
+                        "The storage server's answer was lost; the request may or may not have been applied: \(error)"
+                )
+            )
         }
     }
 
@@ -94,26 +208,45 @@ package final class DynamoProxy: Sendable {
     }
 
     /// A DynamoDB-style error composed by the proxy, with the headers DynamoDB sends and a correct checksum.
+    /// The server adds `x-amzn-RequestId`.
     func errorResponse(_ error: DynamoError) -> ProxyResponse {
-        let body = error.body()
+        composed(body: error.body(allocator: allocator), status: HTTPResponseStatus(statusCode: error.httpStatus))
+    }
+
+    /// A response whose body the proxy composed (or stored): DynamoDB's content type and the body's checksum.
+    func composed(body: ByteBuffer, checksum: String? = nil, status: HTTPResponseStatus = .ok) -> ProxyResponse {
         var headers = HTTPHeaders()
         headers.reserveCapacity(4)
         headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
-        headers.add(name: "x-amzn-RequestId", value: RequestID.make())
-        headers.add(name: "x-amz-crc32", value: String(CRC32.checksum(body)))
-        return ProxyResponse(status: HTTPResponseStatus(statusCode: error.httpStatus), headers: headers, body: body)
+        headers.add(name: "x-amz-crc32", value: checksum ?? String(CRC32.checksum(body)))
+        return ProxyResponse(status: status, headers: headers, body: body)
     }
 }
 
-/// Request ids in DynamoDB's shape (52 upper-case letters and digits) for answers the proxy composes.
-enum RequestID {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+/// One DynamoDB request being handled: the request, its validated body, who sent it, and where it runs.
+struct Call {
+    let request: ProxyRequest
+    let object: JSONObject
+    let namespace: Namespace
+    let eventLoop: any EventLoop
+}
 
-    static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String(unsafeUninitializedCapacity: 52) { buffer in
-            for i in 0..<52 { buffer[i] = alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] }
-            return 52
-        }
+/// What came back from the storage server for one request.
+enum UpstreamAnswer: Sendable {
+    case response(UpstreamResponse)
+    case failed(UpstreamError)
+
+    /// The error code (the part of `__type` after `#`) of a 4xx/5xx answer.
+    var errorCode: String? {
+        guard case .response(let response) = self, response.head.status.code >= 400 else { return nil }
+        return UpstreamErrorCode.code(in: response.body)
+    }
+}
+
+extension ProxyResponse {
+    init(upstream: UpstreamResponse) {
+        var headers = upstream.head.headers
+        HopByHopHeaders.remove(from: &headers)
+        self.init(status: upstream.head.status, headers: headers, body: upstream.body)
     }
 }

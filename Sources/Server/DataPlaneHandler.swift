@@ -22,6 +22,7 @@ final class DataPlaneHandler: ChannelInboundHandler {
     private let proxy: DynamoProxy
     private let maxRequestBytes: Int
     private var state = State.idle
+    private var requestIDs = RequestIDGenerator()
 
     init(proxy: DynamoProxy, maxRequestBytes: Int) {
         self.proxy = proxy
@@ -92,6 +93,9 @@ final class DataPlaneHandler: ChannelInboundHandler {
     private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead, with response: ProxyResponse) {
         let keepAlive = request.isKeepAlive
         var head = HTTPResponseHead(version: request.version, status: response.status, headers: response.headers)
+        if !head.headers.contains(name: "x-amzn-requestid") {
+            head.headers.add(name: "x-amzn-RequestId", value: requestIDs.make())
+        }
         head.headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         if !keepAlive {
             head.headers.replaceOrAdd(name: "connection", value: "close")

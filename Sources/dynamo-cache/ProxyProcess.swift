@@ -18,12 +18,25 @@ struct ProxyProcess {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let upstream = UpstreamClient(configuration: settings.upstream, group: group, logger: logger)
-        let proxy = DynamoProxy(storage: upstream, logger: logger)
+        let proxy = DynamoProxy(storage: upstream, configuration: settings.proxy, logger: logger)
 
         var router = AdminRouter()
         router.add("GET", "/stats") { _ in
-            AdminResponse(contentType: "application/json", body: AdminStats.json(allocatorVersion: allocator))
+            AdminResponse(
+                contentType: "application/json",
+                body: AdminStats.json(allocatorVersion: allocator, itemCache: proxy.itemCacheStats())
+            )
         }
+        router.add("POST", "/flush") { query in
+            let table = AdminQuery.value(of: "table", in: query)
+            proxy.flush(table: table)
+            return AdminResponse(
+                contentType: "application/json",
+                body: table.map { #"{"flushed":"table","table":\#(AdminStats.quoted($0))}"# + "\n" }
+                    ?? #"{"flushed":"all"}"# + "\n"
+            )
+        }
+        let sweeper = PeriodicTask(every: .seconds(1)) { proxy.sweep() }
 
         let data = HTTPListener.dataPlane(
             DataPlaneConfiguration(
@@ -53,7 +66,7 @@ struct ProxyProcess {
             )
             let services = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [.init(service: admin), .init(service: data)],
+                    services: [.init(service: sweeper), .init(service: admin), .init(service: data)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

@@ -55,6 +55,36 @@ struct Serve: AsyncParsableCommand {
             "Time in-flight requests get to finish after SIGTERM/SIGINT. Env DYNAMO_CACHE_SHUTDOWN_GRACE. Default 10s.")
     var shutdownGrace: String?
 
+    @Option(
+        help:
+            "Memory for the item cache (GetItem, BatchGetItem), e.g. 256MiB, 2GiB. Env DYNAMO_CACHE_ITEM_CACHE_SIZE. Default 256MiB."
+    )
+    var itemCacheSize: String?
+
+    @Option(
+        help:
+            "How long an item stays cached after it is stored; a hit does not extend it. 0 = no time expiry. Env DYNAMO_CACHE_ITEM_TTL. Default 5m."
+    )
+    var itemTtl: String?
+
+    @Option(
+        help:
+            "How long the fact that an item does not exist stays cached. 0 = no time expiry. Env DYNAMO_CACHE_NEGATIVE_TTL. Default 1m."
+    )
+    var negativeTtl: String?
+
+    @Option(
+        help:
+            "Items whose stored answer is larger than this are not cached. Env DYNAMO_CACHE_ITEM_MAX_SIZE. Default 512KiB."
+    )
+    var itemMaxSize: String?
+
+    @Option(
+        help:
+            "on: the proxy may change a request before forwarding it (fetch whole items on projected misses, ask UpdateItem for ALL_NEW). Set off in front of a storage server that verifies SigV4 signatures, until the proxy signs requests itself. Env DYNAMO_CACHE_REWRITE_REQUESTS. Default on."
+    )
+    var rewriteRequests: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env DYNAMO_CACHE_LOG_LEVEL. Default info.")
     var logLevel: String?
 
@@ -77,6 +107,7 @@ struct ServeSettings {
     var threads: Int
     var shutdownGrace: TimeAmount
     var logLevel: Logger.Level
+    var proxy: ProxyConfiguration
 
     init(_ options: Serve, environment: [String: String]) throws {
         func value(_ flag: String?, _ variable: String) -> String? {
@@ -117,6 +148,28 @@ struct ServeSettings {
             threads = System.coreCount
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
+        proxy = ProxyConfiguration()
+        proxy.itemCacheBytes = try ByteSize.parse(
+            value(options.itemCacheSize, "DYNAMO_CACHE_ITEM_CACHE_SIZE") ?? "256MiB",
+            option: "--item-cache-size"
+        )
+        proxy.itemTTL = try DurationOption.nanoseconds(
+            value(options.itemTtl, "DYNAMO_CACHE_ITEM_TTL") ?? "5m",
+            option: "--item-ttl"
+        )
+        proxy.negativeTTL = try DurationOption.nanoseconds(
+            value(options.negativeTtl, "DYNAMO_CACHE_NEGATIVE_TTL") ?? "1m",
+            option: "--negative-ttl"
+        )
+        proxy.maxItemEntryBytes = try ByteSize.parse(
+            value(options.itemMaxSize, "DYNAMO_CACHE_ITEM_MAX_SIZE") ?? "512KiB",
+            option: "--item-max-size"
+        )
+        switch value(options.rewriteRequests, "DYNAMO_CACHE_REWRITE_REQUESTS")?.lowercased() ?? "on" {
+        case "on", "true", "1": proxy.rewriteRequests = true
+        case "off", "false", "0": proxy.rewriteRequests = false
+        case let other: throw ValidationError("--rewrite-requests: expected on or off, got \(other)")
+        }
         let level = value(options.logLevel, "DYNAMO_CACHE_LOG_LEVEL") ?? "info"
         guard let logLevel = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level: unknown level \(level)")
@@ -146,8 +199,28 @@ struct HostPort: CustomStringConvertible {
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
+/// Byte sizes on the command line: `1048576`, `512KiB`, `256MiB`, `2GiB` (KB/MB/GB are read as powers of 1000).
+enum ByteSize {
+    static func parse(_ text: String, option: String) throws -> Int {
+        let units: [(suffix: String, bytes: Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1_000), ("MB", 1_000_000),
+            ("GB", 1_000_000_000), ("B", 1), ("", 1),
+        ]
+        for unit in units where text.hasSuffix(unit.suffix) {
+            if let number = Int(text.dropLast(unit.suffix.count)), number >= 0 {
+                return number * unit.bytes
+            }
+        }
+        throw ValidationError("\(option): expected a size like 512KiB, 256MiB or 2GiB, got \(text)")
+    }
+}
+
 /// Durations on the command line: `250ms`, `2s`, `5m`, `1h`, or `0`.
 enum DurationOption {
+    static func nanoseconds(_ text: String, option: String) throws -> UInt64 {
+        UInt64(try parse(text, option: option).nanoseconds)
+    }
+
     static func parse(_ text: String, option: String) throws -> TimeAmount {
         let units: [(suffix: String, nanoseconds: Int64)] = [
             ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),

@@ -36,7 +36,7 @@ struct DataPlaneTests {
         #expect(response.head.headers.first(name: "x-amz-crc32") == "2745614147")
         #expect(response.head.headers.first(name: "server") == "fake")
         let seen = try #require(upstream.received.first)
-        #expect(seen.body == #"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#)
+        #expect(seen.body == #"{"TableName":"t","Key":{"pk":{"S":"a"}},"ConsistentRead":true}"#)
         for name in ["authorization", "x-amz-date", "x-amz-security-token", "user-agent", "x-amz-target", "host"] {
             #expect(seen.head.headers.first(name: name) != nil, "header \(name) not forwarded")
         }

@@ -58,7 +58,8 @@ struct ProxyHarness {
     /// Sends one request through the proxy and returns the complete response.
     func send(
         target: String? = "DynamoDB_20120810.GetItem",
-        body: String = #"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#,
+        // Strongly consistent: never cached, so every call reaches the storage server.
+        body: String = #"{"TableName":"t","Key":{"pk":{"S":"a"}},"ConsistentRead":true}"#,
         uri: String = "/",
         headers: [(String, String)] = []
     ) async throws -> UpstreamResponse {

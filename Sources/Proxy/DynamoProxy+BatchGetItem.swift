@@ -1,0 +1,168 @@
+import CacheCore
+import DynamoWire
+import NIOCore
+
+extension DynamoProxy {
+    /// Eventually consistent BatchGetItem: keys found in memory are answered from it; the rest go to the storage
+    /// server in one request (whole items, so the cache can keep them), and the answer merges both. Unprocessed
+    /// keys come back as the client asked for them. Strongly consistent tables pass through inside the same request.
+    /// Misses here do not join GetItem's shared fetches: a batch is one request by design.
+    func batchGetItem(_ call: Call) -> ProxyOutcome {
+        guard let request = try? BatchGetItemRequest(call.object), Self.isServable(request) else {
+            return .deferred(passThrough(call, status: .bypass))
+        }
+        var builder = BatchGetItemResponseBuilder(request: request)
+        var keep: [[Bool]] = []
+        var tickets: [[CanonicalKey: FillTicket]] = []
+        var plans: [ProjectionPlan?] = []
+        var fullItemTables = Set<Int>()
+        var hits = 0
+        let now = clock()
+        let namespace = call.namespace
+        for (index, table) in request.tables.enumerated() {
+            var plan = table.consistentRead ? nil : ProjectionPlan(table.projection)
+            if let candidate = plan, let first = table.keys.first,
+                !schemas.noteCandidate(table.tableName, attributes: first.attributes.entries.map(\.name))
+                    || (!candidate.isWholeItem && !configuration.rewriteRequests)
+            {
+                plan = nil
+            }
+            plans.append(plan)
+            var row: [Bool] = []
+            var tableTickets: [CanonicalKey: FillTicket] = [:]
+            for key in table.keys {
+                guard let plan else {
+                    row.append(true)
+                    continue
+                }
+                let itemKey = ItemKey(table: table.tableName, key: key.canonical)
+                switch items.lookup(itemKey, now: now, accept: { $0.namespace == namespace }) {
+                case .hit(let entry):
+                    hits += 1
+                    row.append(false)
+                    if let range = entry.itemRange {
+                        let json = entry.body.getSlice(at: range.lowerBound, length: range.count)!
+                        builder.addItem(
+                            json: plan.isWholeItem ? json : plan.apply(toItemJSON: json, allocator: allocator),
+                            table: index
+                        )
+                    }
+                case .miss(let ticket):
+                    row.append(true)
+                    tableTickets[key.canonical] = ticket
+                }
+            }
+            if let plan, !plan.isWholeItem { fullItemTables.insert(index) }
+            keep.append(row)
+            tickets.append(tableTickets)
+        }
+        let missing = keep.joined().contains(true)
+        if missing && hits > 0 && !configuration.rewriteRequests {
+            // Sending only the missing keys would change the signed body; forward the request as it is.
+            return .deferred(passThrough(call, status: .miss))
+        }
+        guard let body = request.upstreamBody(keeping: keep, fullItemTables: fullItemTables, allocator: allocator)
+        else {
+            return .immediate(composed(body: builder.compose(allocator: allocator)).marked(.hit))
+        }
+        let status: CacheStatus = hits == 0 ? .miss : .partial
+        // With nothing from memory and nothing to project, the client's own request goes up and its answer comes
+        // back as the server sent it; the cache only keeps what it returned.
+        let passThrough = hits == 0 && fullItemTables.isEmpty
+        return .deferred(
+            send(call, body: passThrough ? nil : body).map {
+                [builder, plans, tickets, fullItemTables] answer in
+                var builder = builder
+                guard case .response(let upstream) = answer, upstream.head.status == .ok,
+                    let parsed = try? BatchGetItemResponse(parsing: upstream.body)
+                else {
+                    if answer.errorCode == "ResourceNotFoundException" {
+                        for table in request.tables { self.flush(table: table.tableName) }
+                    }
+                    return self.response(for: answer).marked(status)
+                }
+                self.storeBatch(parsed, request: request, plans: plans, tickets: tickets, namespace: namespace)
+                if passThrough { return ProxyResponse(upstream: upstream).marked(status) }
+                for (position, table) in parsed.responses.enumerated() {
+                    guard let index = request.tableIndex(named: table.tableName), fullItemTables.contains(index),
+                        let plan = plans[index]
+                    else { continue }
+                    for range in parsed.itemRanges[position] {
+                        builder.addItem(
+                            json: plan.apply(toItemJSON: parsed.slice(range), allocator: self.allocator), table: index)
+                    }
+                }
+                builder.addUpstream(parsed, fullItemTables: fullItemTables)
+                return self.composed(body: builder.compose(allocator: self.allocator)).marked(status)
+            }
+        )
+    }
+
+    /// Stores what the storage server returned for the cacheable tables, and records as absent every requested
+    /// key it neither returned nor left unprocessed.
+    private func storeBatch(
+        _ parsed: BatchGetItemResponse,
+        request: BatchGetItemRequest,
+        plans: [ProjectionPlan?],
+        tickets: [[CanonicalKey: FillTicket]],
+        namespace: Namespace
+    ) {
+        var remaining = tickets
+        for table in parsed.unprocessedKeys {
+            guard let index = request.tableIndex(named: table.tableName) else { continue }
+            for key in table.keys { remaining[index][key.canonical] = nil }
+        }
+        let now = clock()
+        for (position, table) in parsed.responses.enumerated() {
+            guard let index = request.tableIndex(named: table.tableName), plans[index] != nil,
+                let names = request.tables[index].keys.first?.attributes.entries.map(\.name)
+            else { continue }
+            for (item, range) in zip(table.items, parsed.itemRanges[position]) {
+                guard let canonical = item.primaryKey(named: names), let ticket = remaining[index][canonical] else {
+                    continue
+                }
+                remaining[index][canonical] = nil
+                let entry = ItemEntry(namespace: namespace, itemJSON: parsed.slice(range), allocator: allocator)
+                items.completeFill(
+                    ItemKey(table: request.tables[index].tableName, key: canonical),
+                    ticket: ticket,
+                    value: entry,
+                    weight: entry.weight,
+                    expiresAt: expiry(now: now, negative: false),
+                    now: now
+                )
+            }
+            schemas.confirm(request.tables[index].tableName, attributes: names)
+        }
+        for (index, table) in request.tables.enumerated() where plans[index] != nil {
+            for (canonical, ticket) in remaining[index] {
+                let entry = ItemEntry.absent(namespace: namespace)
+                items.completeFill(
+                    ItemKey(table: table.tableName, key: canonical),
+                    ticket: ticket,
+                    value: entry,
+                    weight: entry.weight,
+                    expiresAt: expiry(now: now, negative: true),
+                    now: now
+                )
+            }
+        }
+    }
+
+    /// Requests DynamoDB would refuse must reach it, so that the client gets the server's own error: too many
+    /// keys, duplicate keys, a table named twice, keys whose attribute names differ within a table, consumed
+    /// capacity modes it does not know.
+    private static func isServable(_ request: BatchGetItemRequest) -> Bool {
+        guard ConsumedCapacityRequest.isValid(request.returnConsumedCapacity), !request.tables.isEmpty,
+            Set(request.tables.map(\.tableName)).count == request.tables.count
+        else { return false }
+        var total = 0
+        for table in request.tables {
+            total += table.keys.count
+            guard !table.keys.isEmpty, Set(table.keys.map(\.canonical)).count == table.keys.count,
+                Set(table.keys.map { Set($0.attributes.entries.map(\.name)) }).count == 1
+            else { return false }
+        }
+        return total <= 100
+    }
+}

@@ -1,0 +1,208 @@
+import CacheCore
+import DynamoWire
+import NIOCore
+
+/// A fetch of one item for one namespace; concurrent misses with the same flight key share it.
+struct ItemFlightKey: Hashable, Sendable {
+    let key: ItemKey
+    let namespace: Namespace
+}
+
+/// The outcome of a shared fetch: the entry, or nothing usable (followers then send their own request).
+enum ItemFill: Sendable {
+    case entry(ItemEntry)
+    case failed
+}
+
+extension DynamoProxy {
+    /// Eventually consistent GetItem: from memory when the entry is there for this namespace, else fetched whole
+    /// (projection removed, so one entry serves every projection), stored, and answered in the form asked.
+    func getItem(_ call: Call) -> ProxyOutcome {
+        // Anything the proxy is not sure DynamoDB would accept goes to the server, which gives the exact error.
+        guard let request = try? GetItemRequest(call.object), !request.consistentRead,
+            ConsumedCapacityRequest.isValid(request.returnConsumedCapacity),
+            let plan = ProjectionPlan(request.projection)
+        else {
+            return .deferred(passThrough(call, status: .bypass))
+        }
+        let keyNames = request.key.attributes.entries.map(\.name)
+        guard schemas.noteCandidate(request.tableName, attributes: keyNames) else {
+            return .deferred(passThrough(call, status: .bypass))
+        }
+        let key = ItemKey(table: request.tableName, key: request.key.canonical)
+        let namespace = call.namespace
+        switch items.lookup(key, now: clock(), accept: { $0.namespace == namespace }) {
+        case .hit(let entry):
+            guard let response = answer(from: entry, request: request, plan: plan, status: .hit) else {
+                return .deferred(passThrough(call, status: .bypass))
+            }
+            return .immediate(response)
+        case .miss(let ticket):
+            if !plan.isWholeItem && !configuration.rewriteRequests {
+                // Fetching the whole item would change the signed body: forward as sent, store nothing.
+                return .deferred(passThrough(call, status: .miss))
+            }
+            return .deferred(fill(call, request: request, plan: plan, key: key, ticket: ticket))
+        }
+    }
+
+    /// The answer for `request` from a stored entry: the stored body itself when no projection or consumed
+    /// capacity was asked, else one composed from the stored item.
+    func answer(from entry: ItemEntry, request: GetItemRequest, plan: ProjectionPlan, status: CacheStatus)
+        -> ProxyResponse?
+    {
+        let capacity = ConsumedCapacityRequest(
+            returnConsumedCapacity: request.returnConsumedCapacity,
+            tableName: request.tableName
+        )
+        if plan.isWholeItem {
+            guard let capacity else {
+                return composed(body: entry.body, checksum: entry.checksum).marked(status)
+            }
+            let itemJSON = entry.itemRange.map { entry.body.getSlice(at: $0.lowerBound, length: $0.count)! }
+            let body = GetItemResponse.compose(itemJSON: itemJSON, consumedCapacity: capacity, allocator: allocator)
+            return composed(body: body).marked(status)
+        }
+        let projected = entry.itemRange.map {
+            plan.apply(toItemJSON: entry.body.getSlice(at: $0.lowerBound, length: $0.count)!, allocator: allocator)
+        }
+        let body = GetItemResponse.compose(itemJSON: projected, consumedCapacity: capacity, allocator: allocator)
+        return composed(body: body).marked(status)
+    }
+
+    /// Fetches the whole item once for all concurrent misses of this key and namespace, stores it unless the key
+    /// changed meanwhile, and answers each caller in the form it asked.
+    private func fill(
+        _ call: Call,
+        request: GetItemRequest,
+        plan: ProjectionPlan,
+        key: ItemKey,
+        ticket: FillTicket
+    ) -> EventLoopFuture<ProxyResponse> {
+        let flight = ItemFlightKey(key: key, namespace: call.namespace)
+        if case .follower(let shared) = itemFlights.join(flight, on: call.eventLoop) {
+            return shared.flatMap { fill in
+                guard case .entry(let entry) = fill,
+                    let response = self.answer(from: entry, request: request, plan: plan, status: .miss)
+                else {
+                    return self.passThrough(call, status: .miss)
+                }
+                return call.eventLoop.makeSucceededFuture(response)
+            }
+        }
+        let body =
+            plan.isWholeItem
+            ? nil
+            : call.object.rewritten(
+                removing: ["ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet"],
+                setting: [],
+                allocator: allocator
+            )
+        return send(call, body: body).map { answer in
+            guard case .response(let upstream) = answer, upstream.head.status == .ok,
+                let parsed = try? GetItemResponse(parsing: upstream.body)
+            else {
+                self.itemFlights.complete(flight, with: .failed)
+                if answer.errorCode == "ResourceNotFoundException" { self.flush(table: request.tableName) }
+                return self.response(for: answer).marked(.miss)
+            }
+            let entry = self.storeFill(
+                upstream.body,
+                parsed: parsed,
+                exact: ConsumedCapacityRequest(
+                    returnConsumedCapacity: request.returnConsumedCapacity,
+                    tableName: request.tableName
+                ) == nil,
+                namespace: call.namespace,
+                key: key,
+                ticket: ticket
+            )
+            self.schemas.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+            self.itemFlights.complete(flight, with: .entry(entry))
+            if plan.isWholeItem {
+                return ProxyResponse(upstream: upstream).marked(.miss)
+            }
+            let projected = GetItemResponse.compose(
+                item: parsed.item.map { plan.apply(to: $0) },
+                consumedCapacity: nil,
+                allocator: self.allocator
+            )
+            let body = RawMember.appending(
+                "ConsumedCapacity",
+                from: upstream.body,
+                range: request.returnConsumedCapacity == nil
+                    ? nil : (try? JSONObject(parsing: upstream.body).member("ConsumedCapacity"))??.range,
+                to: projected,
+                allocator: self.allocator
+            )
+            return self.composed(body: body).marked(.miss)
+        }
+    }
+
+    /// Stores a fetched item (or its absence). `exact` says the upstream body is exactly `{"Item":...}` or `{}`
+    /// (no consumed capacity was asked), so it is kept byte for byte; otherwise the item is cut out of it.
+    private func storeFill(
+        _ body: ByteBuffer,
+        parsed: GetItemResponse,
+        exact: Bool,
+        namespace: Namespace,
+        key: ItemKey,
+        ticket: FillTicket
+    ) -> ItemEntry {
+        let entry: ItemEntry
+        if exact {
+            entry = ItemEntry.copying(namespace: namespace, body: body, itemRange: parsed.itemRange)
+        } else {
+            entry = ItemEntry(
+                namespace: namespace,
+                itemJSON: parsed.itemRange.map {
+                    body.getSlice(at: body.readerIndex + $0.lowerBound, length: $0.count)!
+                },
+                allocator: allocator
+            )
+        }
+        let now = clock()
+        items.completeFill(
+            key,
+            ticket: ticket,
+            value: entry,
+            weight: entry.weight,
+            expiresAt: expiry(now: now, negative: entry.itemRange == nil),
+            now: now
+        )
+        return entry
+    }
+
+    /// When an entry stored now expires; TTL 0 means never.
+    func expiry(now: UInt64, negative: Bool) -> UInt64 {
+        let ttl = negative ? configuration.negativeTTL : configuration.itemTTL
+        return ttl == 0 ? .max : now &+ ttl
+    }
+}
+
+/// Splices a raw member taken from one body into another object body.
+enum RawMember {
+    /// `object` with `"name":<bytes of range in source>` added before its closing brace; `object` unchanged when
+    /// `range` is nil.
+    static func appending(
+        _ name: String,
+        from source: ByteBuffer,
+        range: Range<Int>?,
+        to object: ByteBuffer,
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        guard let range, object.readableBytes >= 2 else { return object }
+        var result = allocator.buffer(capacity: object.readableBytes + name.utf8.count + range.count + 4)
+        var head = object.getSlice(at: object.readerIndex, length: object.readableBytes - 1)!
+        let isEmpty = object.readableBytes == 2
+        result.writeBuffer(&head)
+        if !isEmpty { result.writeStaticString(",") }
+        result.writeStaticString("\"")
+        result.writeString(name)
+        result.writeStaticString("\":")
+        result.writeBytes(
+            source.readableBytesView[(source.readerIndex + range.lowerBound)..<(source.readerIndex + range.upperBound)])
+        result.writeStaticString("}")
+        return result
+    }
+}

@@ -1,0 +1,71 @@
+import DynamoWire
+import NIOCore
+
+extension DynamoProxy {
+    /// PartiQL: SELECT passes through uncached; a statement that may write drops every entry of the tables it
+    /// names once the storage server has answered (whatever the answer), or every entry when a table cannot be
+    /// told.
+    func partiQL(_ call: Call, _ operation: DynamoOperation) -> ProxyOutcome {
+        guard let request = try? PartiQLRequest(parsing: call.request.body, operation: operation) else {
+            return .deferred(passThrough(call, status: .bypass))
+        }
+        let statements = request.statements.map(PartiQLStatement.init)
+        if statements.allSatisfy(\.isRead) {
+            return .deferred(passThrough(call, status: .bypass))
+        }
+        var tables: Set<String>? = []
+        for statement in statements where !statement.isRead {
+            guard let names = statement.tableNames else {
+                tables = nil
+                break
+            }
+            tables?.formUnion(names)
+        }
+        return .deferred(
+            send(call).map { [tables] answer in
+                if let tables {
+                    for table in tables { self.items.invalidateGroup(TableGroup.of(table)) }
+                } else {
+                    self.items.removeAll()
+                }
+                return self.response(for: answer).marked(.write)
+            }
+        )
+    }
+
+    /// CreateTable, DeleteTable, UpdateTable, restores and imports: a re-created table is a different table, so
+    /// every entry of that name goes, and its key schema is forgotten (or learnt from the answer).
+    func tableChange(_ call: Call, _ operation: DynamoOperation) -> ProxyOutcome {
+        let table = (try? TableDefinitionRequest(parsing: call.request.body, operation: operation))?.tableName
+        return .deferred(
+            send(call).map { answer in
+                self.flush(table: table)
+                if case .response(let upstream) = answer, upstream.head.status == .ok {
+                    self.learnSchema(from: upstream.body)
+                }
+                return self.response(for: answer).marked(.bypass)
+            }
+        )
+    }
+
+    /// DescribeTable passes through; its answer confirms the table's key schema.
+    func describeTable(_ call: Call) -> ProxyOutcome {
+        .deferred(
+            send(call).map { answer in
+                if case .response(let upstream) = answer, upstream.head.status == .ok {
+                    self.learnSchema(from: upstream.body)
+                } else if answer.errorCode == "ResourceNotFoundException", let table = try? call.object.tableName() {
+                    self.flush(table: table)
+                }
+                return self.response(for: answer).marked(.bypass)
+            }
+        )
+    }
+
+    private func learnSchema(from body: ByteBuffer) {
+        guard let description = try? TableDescriptionKeySchema(parsing: body), let table = description.tableName,
+            !description.keyAttributes.isEmpty
+        else { return }
+        schemas.confirm(table, attributes: description.keyAttributes)
+    }
+}

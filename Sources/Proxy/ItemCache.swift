@@ -1,0 +1,87 @@
+import CacheCore
+import DynamoWire
+import NIOCore
+
+/// The item cache's key: one entry per (table, primary key). The namespace is not part of the key but of the
+/// entry, so that a write by any caller replaces or drops the one entry of an item, and an entry filled by one
+/// namespace is a miss for the others (see ``Namespace``).
+struct ItemKey: CacheKey {
+    let table: String
+    let key: CanonicalKey
+    let group: UInt64
+    let stripeHash: UInt64
+
+    init(table: String, key: CanonicalKey) {
+        self.table = table
+        self.key = key
+        group = TableGroup.of(table)
+        stripeHash = key.hashValue64 ^ (group &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    static func == (lhs: ItemKey, rhs: ItemKey) -> Bool {
+        lhs.stripeHash == rhs.stripeHash && lhs.key == rhs.key && lhs.table == rhs.table
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(table)
+    }
+}
+
+/// A table's group id in the stores, for dropping all of its entries at once.
+enum TableGroup {
+    /// FNV-1a of the name: stable, cheap, and collisions only cost extra evictions.
+    static func of(_ table: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in table.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01B3 }
+        return hash
+    }
+}
+
+/// One cached item, or the fact that it does not exist, as a ready-made GetItem answer.
+final class ItemEntry: Sendable {
+    /// Who filled it; served only to the same namespace.
+    let namespace: Namespace
+    /// A complete GetItem response body without a projection or consumed capacity: `{"Item":{...}}` or `{}`.
+    let body: ByteBuffer
+    /// Where the item's JSON lies in `body`; nil when the item does not exist.
+    let itemRange: Range<Int>?
+    /// `x-amz-crc32` of `body`, formatted once.
+    let checksum: String
+
+    /// `body` must own storage of its own size: a slice of a connection's read buffer would keep the whole
+    /// buffer alive and make the charged weight a lie (see ``copying(namespace:body:itemRange:)``).
+    private init(namespace: Namespace, body: ByteBuffer, itemRange: Range<Int>?) {
+        self.namespace = namespace
+        self.body = body
+        self.itemRange = itemRange
+        checksum = String(CRC32.checksum(body))
+    }
+
+    /// An entry whose body is a copy of `body` (e.g. an upstream answer that is exactly `{"Item":...}` or `{}`).
+    static func copying(namespace: Namespace, body: ByteBuffer, itemRange: Range<Int>?) -> ItemEntry {
+        ItemEntry(namespace: namespace, body: ByteBuffer(bytes: body.readableBytesView), itemRange: itemRange)
+    }
+
+    /// Builds `{"Item":<item>}` (or `{}` when `item` is nil) around raw item JSON.
+    convenience init(namespace: Namespace, itemJSON: ByteBuffer?, allocator: ByteBufferAllocator) {
+        guard let itemJSON else {
+            self.init(namespace: namespace, body: ByteBuffer(string: "{}"), itemRange: nil)
+            return
+        }
+        var body = allocator.buffer(capacity: itemJSON.readableBytes + 9)
+        body.writeStaticString(#"{"Item":"#)
+        body.writeImmutableBuffer(itemJSON)
+        body.writeStaticString("}")
+        self.init(namespace: namespace, body: body, itemRange: 8..<(8 + itemJSON.readableBytes))
+    }
+
+    /// The stored item, parsed; for answers that need a projection.
+    func item() throws(WireError) -> AttributeMap? {
+        guard let itemRange else { return nil }
+        return try AttributeMap(parsing: body.getSlice(at: itemRange.lowerBound, length: itemRange.count)!)
+    }
+
+    /// Bytes charged against the cache budget.
+    var weight: Int { body.readableBytes + namespace.value.utf8.count + checksum.utf8.count + 64 }
+}

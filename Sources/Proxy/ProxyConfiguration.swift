@@ -1,0 +1,34 @@
+/// What the proxy caches and for how long. Durations are nanoseconds of a monotonic clock; 0 means "no expiry".
+package struct ProxyConfiguration: Sendable {
+    /// Bytes of memory the item cache may use (entries, keys and bookkeeping).
+    package var itemCacheBytes: Int
+    /// Lifetime of an item entry from the moment it is stored; a hit does not extend it. 0 = no time expiry.
+    package var itemTTL: UInt64
+    /// Lifetime of an entry recording that an item does not exist. 0 = no time expiry.
+    package var negativeTTL: UInt64
+    /// Items whose stored answer is larger than this are not cached.
+    package var maxItemEntryBytes: Int
+    /// Lock stripes of the item cache (a power of two).
+    package var shards: Int
+    /// Whether the proxy may change a request before forwarding it: read the full item on a projected miss,
+    /// ask UpdateItem for ALL_NEW. A changed body no longer matches the client's SigV4 signature, so this must be
+    /// off in front of a storage server that verifies signatures, until the proxy signs requests itself; with it
+    /// off those requests are forwarded as sent and their keys are evicted or left uncached.
+    package var rewriteRequests: Bool
+
+    package init(
+        itemCacheBytes: Int = 256 << 20,
+        itemTTL: UInt64 = 300_000_000_000,
+        negativeTTL: UInt64 = 60_000_000_000,
+        maxItemEntryBytes: Int = 512 << 10,
+        shards: Int = 64,
+        rewriteRequests: Bool = true
+    ) {
+        self.itemCacheBytes = itemCacheBytes
+        self.itemTTL = itemTTL
+        self.negativeTTL = negativeTTL
+        self.maxItemEntryBytes = maxItemEntryBytes
+        self.shards = shards
+        self.rewriteRequests = rewriteRequests
+    }
+}
