@@ -1,33 +1,47 @@
 /// One lock stripe of a ``CacheStore``: a hash map onto an array of records threaded on an intrusive LRU list.
 /// Always accessed under its shard's Mutex. See the design note in CacheStore.swift.
+@usableFromInline
 struct CacheShard<Key: CacheKey, Value: Sendable> {
-    private struct Record {
-        var key: Key
+    @usableFromInline
+    struct Record {
+        @usableFromInline var key: Key
         /// nil for a lease: a fill or write is in flight and no value is stored.
-        var value: Value?
+        @usableFromInline var value: Value?
         /// Bytes charged, overhead included.
-        var charge: Int
-        var expiresAt: UInt64
-        var version: UInt64
-        var prev: Int32
-        var next: Int32
+        @usableFromInline var charge: Int
+        @usableFromInline var expiresAt: UInt64
+        @usableFromInline var version: UInt64
+        @usableFromInline var prev: Int32
+        @usableFromInline var next: Int32
+
+        @inlinable
+        init(key: Key, value: Value?, charge: Int, expiresAt: UInt64, version: UInt64, prev: Int32, next: Int32) {
+            self.key = key
+            self.value = value
+            self.charge = charge
+            self.expiresAt = expiresAt
+            self.version = version
+            self.prev = prev
+            self.next = next
+        }
     }
 
-    private static var none: Int32 { -1 }
+    @inlinable static var none: Int32 { -1 }
 
-    private var index: [Key: Int32] = [:]
-    private var records: [Record?] = []
-    private var freeSlots: [Int32] = []
+    @usableFromInline var index: [Key: Int32] = [:]
+    @usableFromInline var records: [Record?] = []
+    @usableFromInline var freeSlots: [Int32] = []
     /// Most recently used.
-    private var head: Int32 = none
+    @usableFromInline var head: Int32 = none
     /// Least recently used: evicted first.
-    private var tail: Int32 = none
-    private var nextVersion: UInt64 = 1
-    private var sweepCursor = 0
-    private let overhead: Int
-    private let maxEntryBytes: Int
-    private(set) var stats: CacheStoreStats
+    @usableFromInline var tail: Int32 = none
+    @usableFromInline var nextVersion: UInt64 = 1
+    @usableFromInline var sweepCursor = 0
+    @usableFromInline let overhead: Int
+    @usableFromInline let maxEntryBytes: Int
+    @usableFromInline var stats: CacheStoreStats
 
+    @inlinable
     init(capacityBytes: Int, maxEntryBytes: Int, overhead: Int) {
         self.overhead = overhead
         self.maxEntryBytes = maxEntryBytes
@@ -37,7 +51,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
 
     // MARK: Operations
 
-    mutating func get(_ key: Key, now: UInt64) -> Value? {
+    @inlinable mutating func get(_ key: Key, now: UInt64) -> Value? {
         if let slot = index[key], let value = records[Int(slot)]!.value {
             if records[Int(slot)]!.expiresAt > now {
                 stats.hits += 1
@@ -50,7 +64,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         return nil
     }
 
-    mutating func lookup(_ key: Key, now: UInt64, accept: (Value) -> Bool) -> CacheLookup<Value> {
+    @inlinable mutating func lookup(_ key: Key, now: UInt64, accept: @Sendable (Value) -> Bool) -> CacheLookup<Value> {
         if let slot = index[key] {
             let record = records[Int(slot)]!
             if record.value != nil, record.expiresAt <= now {
@@ -71,7 +85,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         return .miss(FillTicket(version: records[Int(slot)]!.version))
     }
 
-    mutating func completeFill(
+    @inlinable mutating func completeFill(
         _ key: Key,
         ticket: FillTicket,
         value: Value,
@@ -88,13 +102,13 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         return store(slot, value: value, weight: weight, expiresAt: expiresAt)
     }
 
-    mutating func beginWrite(_ key: Key, now: UInt64) -> WriteTicket {
+    @inlinable mutating func beginWrite(_ key: Key, now: UInt64) -> WriteTicket {
         let slot = index[key] ?? insert(key, value: nil, charge: overhead, expiresAt: 0)
         let version = bumpVersion(slot)
         return WriteTicket(version: version)
     }
 
-    mutating func completeWrite(
+    @inlinable mutating func completeWrite(
         _ key: Key,
         ticket: WriteTicket,
         value: Value?,
@@ -113,13 +127,13 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         store(slot, value: value, weight: weight, expiresAt: expiresAt)
     }
 
-    mutating func invalidate(_ key: Key) {
+    @inlinable mutating func invalidate(_ key: Key) {
         guard let slot = index[key] else { return }
         remove(slot)
         stats.invalidations += 1
     }
 
-    mutating func invalidateGroup(_ group: UInt64) {
+    @inlinable mutating func invalidateGroup(_ group: UInt64) {
         var slot = head
         while slot != Self.none {
             let next = records[Int(slot)]!.next
@@ -131,7 +145,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         }
     }
 
-    mutating func removeAll() {
+    @inlinable mutating func removeAll() {
         let capacity = stats.capacityBytes
         let kept = stats
         index.removeAll()
@@ -147,7 +161,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         stats.capacityBytes = capacity
     }
 
-    mutating func sweep(now: UInt64, examine: Int) {
+    @inlinable mutating func sweep(now: UInt64, examine: Int) {
         guard !records.isEmpty else { return }
         for _ in 0..<min(examine, records.count) {
             if sweepCursor >= records.count { sweepCursor = 0 }
@@ -161,7 +175,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
     // MARK: Records and the LRU list
 
     @discardableResult
-    private mutating func bumpVersion(_ slot: Int32) -> UInt64 {
+    @inlinable mutating func bumpVersion(_ slot: Int32) -> UInt64 {
         let version = nextVersion
         nextVersion += 1
         records[Int(slot)]!.version = version
@@ -170,7 +184,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
 
     /// Puts a value into an existing record, charging its weight; refuses values over the entry limit.
     @discardableResult
-    private mutating func store(_ slot: Int32, value: Value, weight: Int, expiresAt: UInt64) -> Bool {
+    @inlinable mutating func store(_ slot: Int32, value: Value, weight: Int, expiresAt: UInt64) -> Bool {
         let charge = weight + overhead
         guard weight <= maxEntryBytes, charge <= stats.capacityBytes else {
             stats.rejectedTooLarge += 1
@@ -189,7 +203,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         return true
     }
 
-    private mutating func insert(_ key: Key, value: Value?, charge: Int, expiresAt: UInt64) -> Int32 {
+    @inlinable mutating func insert(_ key: Key, value: Value?, charge: Int, expiresAt: UInt64) -> Int32 {
         let record = Record(
             key: key,
             value: value,
@@ -216,7 +230,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         return slot
     }
 
-    private mutating func evictToCapacity(keeping kept: Int32) {
+    @inlinable mutating func evictToCapacity(keeping kept: Int32) {
         while stats.bytes > stats.capacityBytes, tail != Self.none {
             let victim = tail == kept ? records[Int(tail)]!.prev : tail
             guard victim != Self.none else { break }
@@ -229,12 +243,12 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         }
     }
 
-    private mutating func expire(_ slot: Int32) {
+    @inlinable mutating func expire(_ slot: Int32) {
         stats.expirations += 1
         remove(slot)
     }
 
-    private mutating func remove(_ slot: Int32) {
+    @inlinable mutating func remove(_ slot: Int32) {
         let record = records[Int(slot)]!
         unlink(slot)
         index[record.key] = nil
@@ -244,7 +258,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         if record.value != nil { stats.entries -= 1 }
     }
 
-    private mutating func linkAtFront(_ slot: Int32) {
+    @inlinable mutating func linkAtFront(_ slot: Int32) {
         records[Int(slot)]!.prev = Self.none
         records[Int(slot)]!.next = head
         if head != Self.none { records[Int(head)]!.prev = slot }
@@ -252,14 +266,14 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         if tail == Self.none { tail = slot }
     }
 
-    private mutating func unlink(_ slot: Int32) {
+    @inlinable mutating func unlink(_ slot: Int32) {
         let prev = records[Int(slot)]!.prev
         let next = records[Int(slot)]!.next
         if prev != Self.none { records[Int(prev)]!.next = next } else { head = next }
         if next != Self.none { records[Int(next)]!.prev = prev } else { tail = prev }
     }
 
-    private mutating func moveToFront(_ slot: Int32) {
+    @inlinable mutating func moveToFront(_ slot: Int32) {
         guard head != slot else { return }
         unlink(slot)
         linkAtFront(slot)
@@ -267,6 +281,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
 
     // MARK: Invariants
 
+    @usableFromInline
     func validate(now: UInt64) -> [String] {
         var problems: [String] = []
         var count = 0

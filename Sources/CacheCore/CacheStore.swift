@@ -24,23 +24,23 @@ import Synchronization
 
 /// A key of the store. `stripeHash` picks the shard and must be well mixed; `group` names a set of keys that
 /// can be dropped together (e.g. one table's entries).
-package protocol CacheKey: Hashable, Sendable {
+public protocol CacheKey: Hashable, Sendable {
     var stripeHash: UInt64 { get }
     var group: UInt64 { get }
 }
 
 /// Settings of one store.
-package struct CacheStoreConfiguration: Sendable {
+public struct CacheStoreConfiguration: Sendable {
     /// Total bytes the store may charge for its entries.
-    package var capacityBytes: Int
+    public var capacityBytes: Int
     /// Number of lock stripes; rounded up to a power of two.
-    package var shardCount: Int
+    public var shardCount: Int
     /// Entries whose weight exceeds this are not stored.
-    package var maxEntryBytes: Int
+    public var maxEntryBytes: Int
     /// Bytes charged per entry on top of its weight (key, bookkeeping), so that many tiny entries stay bounded too.
-    package var entryOverheadBytes: Int
+    public var entryOverheadBytes: Int
 
-    package init(capacityBytes: Int, shardCount: Int = 64, maxEntryBytes: Int = 1 << 20, entryOverheadBytes: Int = 96) {
+    public init(capacityBytes: Int, shardCount: Int = 64, maxEntryBytes: Int = 1 << 20, entryOverheadBytes: Int = 96) {
         self.capacityBytes = capacityBytes
         self.shardCount = shardCount
         self.maxEntryBytes = maxEntryBytes
@@ -49,50 +49,54 @@ package struct CacheStoreConfiguration: Sendable {
 }
 
 /// Proof that a fill began; hand it back to ``CacheStore/completeFill(_:ticket:value:weight:expiresAt:now:)``.
-package struct FillTicket: Hashable, Sendable {
-    let version: UInt64
+public struct FillTicket: Hashable, Sendable {
+    @usableFromInline let version: UInt64
+    @inlinable init(version: UInt64) { self.version = version }
 }
 
 /// Proof that a write began; hand it back to ``CacheStore/completeWrite(_:ticket:value:weight:expiresAt:now:)``.
-package struct WriteTicket: Hashable, Sendable {
-    let version: UInt64
+public struct WriteTicket: Hashable, Sendable {
+    @usableFromInline let version: UInt64
+    @inlinable init(version: UInt64) { self.version = version }
 }
 
 /// The result of a lookup that may start a fill.
-package enum CacheLookup<Value: Sendable>: Sendable {
+public enum CacheLookup<Value: Sendable>: Sendable {
     case hit(Value)
     case miss(FillTicket)
 }
 
 /// Counters of one store, summed over its shards.
-package struct CacheStoreStats: Sendable, Equatable {
-    package var hits = 0
-    package var misses = 0
-    package var entries = 0
-    package var bytes = 0
-    package var capacityBytes = 0
-    package var insertions = 0
-    package var evictions = 0
-    package var evictedBytes = 0
-    package var expirations = 0
-    package var invalidations = 0
-    package var discardedFills = 0
-    package var rejectedTooLarge = 0
+public struct CacheStoreStats: Sendable, Equatable {
+    public init() {}
+    public var hits = 0
+    public var misses = 0
+    public var entries = 0
+    public var bytes = 0
+    public var capacityBytes = 0
+    public var insertions = 0
+    public var evictions = 0
+    public var evictedBytes = 0
+    public var expirations = 0
+    public var invalidations = 0
+    public var discardedFills = 0
+    public var rejectedTooLarge = 0
 }
 
 /// A bounded, lock-striped LRU store with TTL and versioned fills. See the design note at the top of the file.
-package final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
+public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     /// Each shard's Mutex lives in its own object: Mutex is not copyable, so it cannot sit in an array itself.
-    private final class Stripe: Sendable {
-        let mutex: Mutex<CacheShard<Key, Value>>
-        init(_ shard: consuming CacheShard<Key, Value>) { mutex = Mutex(shard) }
+    @usableFromInline
+    final class Stripe: Sendable {
+        @usableFromInline let mutex: Mutex<CacheShard<Key, Value>>
+        @usableFromInline init(_ shard: sending CacheShard<Key, Value>) { mutex = Mutex(shard) }
     }
 
-    private let stripes: [Stripe]
-    private let mask: UInt64
-    package let configuration: CacheStoreConfiguration
+    @usableFromInline let stripes: [Stripe]
+    @usableFromInline let mask: UInt64
+    public let configuration: CacheStoreConfiguration
 
-    package init(configuration: CacheStoreConfiguration) {
+    public init(configuration: CacheStoreConfiguration) {
         var count = 1
         while count < max(1, configuration.shardCount) { count <<= 1 }
         self.configuration = configuration
@@ -109,24 +113,27 @@ package final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
         mask = UInt64(count - 1)
     }
 
-    private func shard(_ key: Key) -> Int { Int(truncatingIfNeeded: key.stripeHash & mask) }
+    @inlinable func shard(_ key: Key) -> Int { Int(truncatingIfNeeded: key.stripeHash & mask) }
 
     /// Returns the live value of `key`, or nil; counts a hit or a miss. Does not extend its TTL.
-    package func get(_ key: Key, now: UInt64) -> Value? {
+    @inlinable
+    public func get(_ key: Key, now: UInt64) -> Value? {
         stripes[shard(key)].mutex.withLock { $0.get(key, now: now) }
     }
 
     /// Returns the live value, or a ticket for a fill of the key that will be discarded if the key changes first.
     /// A live value that `accept` refuses (e.g. filled for another namespace) counts as a miss and stays until the
     /// fill replaces it.
-    package func lookup(_ key: Key, now: UInt64, accept: (Value) -> Bool = { _ in true }) -> CacheLookup<Value> {
+    @inlinable
+    public func lookup(_ key: Key, now: UInt64, accept: @Sendable (Value) -> Bool = { _ in true }) -> CacheLookup<Value>
+    {
         stripes[shard(key)].mutex.withLock { $0.lookup(key, now: now, accept: accept) }
     }
 
     /// Stores the result of a fill unless the key was written, invalidated or evicted since `ticket` was taken.
     /// Returns whether it was stored.
-    @discardableResult
-    package func completeFill(_ key: Key, ticket: FillTicket, value: Value, weight: Int, expiresAt: UInt64, now: UInt64)
+    @inlinable @discardableResult
+    public func completeFill(_ key: Key, ticket: FillTicket, value: Value, weight: Int, expiresAt: UInt64, now: UInt64)
         -> Bool
     {
         stripes[shard(key)].mutex.withLock {
@@ -135,14 +142,16 @@ package final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     }
 
     /// Marks a write of `key` as begun: fills that started earlier will be discarded.
-    package func beginWrite(_ key: Key, now: UInt64) -> WriteTicket {
+    @inlinable
+    public func beginWrite(_ key: Key, now: UInt64) -> WriteTicket {
         stripes[shard(key)].mutex.withLock { $0.beginWrite(key, now: now) }
     }
 
     /// Completes a write the storage server acknowledged. With a value, the key becomes it, unless another write
     /// or an invalidation of the key happened since `ticket` (then the key is dropped: the order is unknown).
     /// Without a value the key is dropped.
-    package func completeWrite(
+    @inlinable
+    public func completeWrite(
         _ key: Key,
         ticket: WriteTicket,
         value: Value?,
@@ -156,28 +165,29 @@ package final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     }
 
     /// Drops `key` and any fill of it in flight.
-    package func invalidate(_ key: Key) {
+    @inlinable
+    public func invalidate(_ key: Key) {
         stripes[shard(key)].mutex.withLock { $0.invalidate(key) }
     }
 
     /// Drops every key of `group`, and fills in flight for them. Walks every shard: for rare events only.
-    package func invalidateGroup(_ group: UInt64) {
+    public func invalidateGroup(_ group: UInt64) {
         for stripe in stripes { stripe.mutex.withLock { $0.invalidateGroup(group) } }
     }
 
     /// Drops everything.
-    package func removeAll() {
+    public func removeAll() {
         for stripe in stripes { stripe.mutex.withLock { $0.removeAll() } }
     }
 
     /// Reclaims up to `limitPerShard` expired entries per shard, examining a bounded number of records, so a
     /// periodic call keeps memory of dead entries low without long lock holds.
-    package func sweep(now: UInt64, examinePerShard: Int = 256) {
+    public func sweep(now: UInt64, examinePerShard: Int = 256) {
         for stripe in stripes { stripe.mutex.withLock { $0.sweep(now: now, examine: examinePerShard) } }
     }
 
     /// Counters summed over the shards.
-    package func stats() -> CacheStoreStats {
+    public func stats() -> CacheStoreStats {
         var total = CacheStoreStats()
         for stripe in stripes {
             let s = stripe.mutex.withLock { $0.stats }
@@ -198,7 +208,7 @@ package final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     }
 
     /// Checks every shard's invariants; returns the violations found (empty when sound). For tests.
-    package func validate(now: UInt64) -> [String] {
+    public func validate(now: UInt64) -> [String] {
         stripes.enumerated().flatMap { index, stripe in
             stripe.mutex.withLock { $0.validate(now: now) }.map { "shard \(index): \($0)" }
         }
