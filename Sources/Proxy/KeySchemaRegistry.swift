@@ -49,15 +49,22 @@ final class KeySchemaRegistry: Sendable {
     /// confirmed schema, or there are too many conflicting guesses.
     func noteCandidate(_ table: String, attributes: [String]) -> Bool {
         tables.withLock { tables in
+            // The common case on every cached read: the confirmed key, named in the same order.
+            if let confirmed = tables[table]?.confirmed, confirmed == attributes { return true }
             var schema = tables[table] ?? Schema()
             if tables[table] == nil && tables.count >= maxTables { return false }
-            if let confirmed = schema.confirmed { return Set(confirmed) == Set(attributes) }
-            if schema.candidates.contains(where: { Set($0) == Set(attributes) }) { return true }
+            if let confirmed = schema.confirmed { return Self.sameNames(confirmed, attributes) }
+            if schema.candidates.contains(where: { Self.sameNames($0, attributes) }) { return true }
             guard schema.candidates.count < Self.maxCandidates else { return false }
             schema.candidates.append(attributes)
             tables[table] = schema
             return true
         }
+    }
+
+    /// Key attribute lists are one or two names; equal as sets.
+    private static func sameNames(_ a: [String], _ b: [String]) -> Bool {
+        a.count == b.count && (a == b || (a.count == 2 && a[0] == b[1] && a[1] == b[0]))
     }
 
     /// Records a schema proven by a successful keyed read or by the table's description.

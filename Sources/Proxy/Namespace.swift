@@ -1,3 +1,5 @@
+import Foundation
+
 /// Who may see a cache entry: the access key id and region of the SigV4 credential scope of the request that
 /// filled it. While the proxy forwards callers' own signatures, an entry is served only to requests signed with
 /// the same key and region, so two callers with different keys never see each other's entries (a body-keyed
@@ -10,18 +12,49 @@ package struct Namespace: Hashable, Sendable {
     }
 
     /// Reads `Credential=AKID/DATE/REGION/SERVICE/aws4_request` from an `Authorization` header value.
+    /// On every request: a plain byte scan, no searching algorithms or splitting into arrays.
     package init(authorization: String?) {
-        guard let header = authorization, let range = header.utf8.firstRange(of: "Credential=".utf8) else {
-            self.value = ""
+        guard var header = authorization else {
+            value = ""
             return
         }
-        let scope = header.utf8[range.upperBound...].prefix { $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: " ") }
-        let parts = scope.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard parts.count >= 3 else {
-            self.value = String(Substring(scope))
-            return
+        value = header.withUTF8 { bytes -> String in
+            let marker: StaticString = "Credential="
+            let markerLength = marker.utf8CodeUnitCount
+            var start = -1
+            var i = 0
+            while i + markerLength <= bytes.count {
+                if bytes[i] == UInt8(ascii: "C"),
+                    memcmp(bytes.baseAddress! + i, marker.utf8Start, markerLength) == 0
+                {
+                    start = i + markerLength
+                    break
+                }
+                i += 1
+            }
+            guard start >= 0 else { return "" }
+            // Scope fields up to the end of the credential: key id, date, region, service, terminator.
+            var slashes = (-1, -1, -1)
+            var found = 0
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: " ") {
+                if bytes[end] == UInt8(ascii: "/") {
+                    switch found {
+                    case 0: slashes.0 = end
+                    case 1: slashes.1 = end
+                    case 2: slashes.2 = end
+                    default: break
+                    }
+                    found += 1
+                }
+                end += 1
+            }
+            func text(_ range: Range<Int>) -> String {
+                String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            }
+            guard found >= 3 else { return text(start..<end) }
+            // Key id and region; the date changes daily and the service is always dynamodb here.
+            return text(start..<slashes.0) + "/" + text((slashes.1 + 1)..<slashes.2)
         }
-        // Key id and region; the date changes daily and the service is always dynamodb here.
-        self.value = String(Substring(parts[0])) + "/" + String(Substring(parts[2]))
     }
 }
