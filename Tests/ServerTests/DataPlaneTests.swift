@@ -103,6 +103,26 @@ struct DataPlaneTests {
         try await group.shutdownGracefully()
     }
 
+    @Test func aCachedGetItemIsAnsweredFromMemoryOverTheWire() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in
+            .respond(status: .ok, headers: Self.okHeaders, body: #"{"Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}"#)
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        let eventual = #"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#
+        let miss = try await proxy.send(body: eventual)
+        let hit = try await proxy.send(body: eventual)
+        #expect(miss.head.headers.first(name: "x-dynamo-cache") == "miss")
+        #expect(hit.head.headers.first(name: "x-dynamo-cache") == "hit")
+        #expect(String(buffer: hit.body) == String(buffer: miss.body))
+        #expect(hit.head.headers.first(name: "x-amz-crc32").flatMap(UInt32.init) == zlibCRC32(Array(buffer: hit.body)))
+        #expect(hit.head.headers.first(name: "x-amzn-requestid")?.count == 52)
+        #expect(upstream.received.count == 1)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func unreachableStorageServerIsServiceUnavailable() async throws {
         // A port that was just free: nothing listens there.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -158,6 +178,9 @@ struct DataPlaneTests {
             let crc = try #require(response.head.headers.first(name: "x-amz-crc32").flatMap(UInt32.init))
             #expect(crc == zlibCRC32(Array(buffer: response.body)))
             #expect(response.head.headers.first(name: "content-type") == "application/x-amz-json-1.0")
+            // Answers the proxy composes carry a request id in DynamoDB's shape, as the server's do.
+            let id = response.head.headers.first(name: "x-amzn-requestid") ?? ""
+            #expect(id.count == 52 && id.allSatisfy { $0.isUppercase || $0.isNumber })
         }
         #expect(upstream.received.isEmpty)
         // The connection and the proxy still serve a good request afterwards.
