@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing DynamoCache needs and a fresh machine may lack: jemalloc (the proxy's
+# allocator) and the Python side of the tests (moto_server as the local storage server, boto3, the AWS CLI,
+# pytest). Idempotent: a machine that has everything is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+if ! pkg-config --exists jemalloc 2>/dev/null; then
+  echo "install-deps: installing libjemalloc-dev" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc-dev pkg-config >/dev/null
+fi
+
+if ! python3 -c 'import boto3, moto, awscli, pytest, flask_cors' 2>/dev/null || ! command -v moto_server >/dev/null; then
+  echo "install-deps: installing Python test dependencies" >&2
+  python3 -m pip install -q -r Tests/e2e/requirements.txt
+fi
