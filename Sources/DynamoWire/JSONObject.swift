@@ -42,6 +42,13 @@ package struct JSONObject: Sendable {
         body.withUnsafeReadableBytes { ValidatedJSON(bytes: $0).string(value) }
     }
 
+    /// The string value of the top-level member `name`; nil when absent or null; an error when it is not a string.
+    package func string(named name: StaticString) throws(WireError) -> String? {
+        try withJSON { json throws(WireError) in
+            try json.string(json.member(name, of: members), field: name.description)
+        }
+    }
+
     /// The `TableName` member that most operations carry, normalised (`TableName.normalized`); nil when absent.
     /// BatchGetItem and BatchWriteItem name their tables as keys of `RequestItems` instead (see their request
     /// types).

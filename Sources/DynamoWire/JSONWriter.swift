@@ -1,10 +1,10 @@
 import NIOCore
 
 /// Composes JSON text into a `ByteBuffer`.
-enum JSONWriter {
+package enum JSONWriter {
     /// Writes `text` as a JSON string: quotes, backslashes and control characters escaped (the latter as
     /// `\u00XX`), all other UTF-8 copied as is in runs.
-    static func writeString(_ text: String, into buffer: inout ByteBuffer) {
+    package static func writeString(_ text: String, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("\"")
         var text = text
         text.withUTF8 { utf8 in

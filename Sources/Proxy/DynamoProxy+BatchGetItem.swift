@@ -22,7 +22,7 @@ extension DynamoProxy {
         for (index, table) in request.tables.enumerated() {
             var plan = table.consistentRead ? nil : ProjectionPlan(table.projection)
             if let candidate = plan, let first = table.keys.first,
-                !schemas.noteCandidate(table.tableName, attributes: first.attributes.entries.map(\.name))
+                !tables.noteCandidate(table.tableName, attributes: first.attributes.entries.map(\.name))
                     || (!candidate.isWholeItem && !configuration.rewriteRequests)
             {
                 plan = nil
@@ -132,7 +132,7 @@ extension DynamoProxy {
                     now: now
                 )
             }
-            schemas.confirm(request.tables[index].tableName, attributes: names)
+            tables.confirm(request.tables[index].tableName, attributes: names)
         }
         for (index, table) in request.tables.enumerated() where plans[index] != nil {
             for (canonical, ticket) in remaining[index] {

@@ -26,7 +26,7 @@ extension DynamoProxy {
             return .deferred(passThrough(call, status: .bypass))
         }
         let keyNames = request.key.attributes.entries.map(\.name)
-        guard schemas.noteCandidate(request.tableName, attributes: keyNames) else {
+        guard tables.noteCandidate(request.tableName, attributes: keyNames) else {
             return .deferred(passThrough(call, status: .bypass))
         }
         let key = ItemKey(table: request.tableName, key: request.key.canonical)
@@ -117,7 +117,7 @@ extension DynamoProxy {
                 key: key,
                 ticket: ticket
             )
-            self.schemas.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+            self.tables.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
             self.itemFlights.complete(flight, with: .entry(entry))
             if plan.isWholeItem {
                 return ProxyResponse(upstream: upstream).marked(.miss)

@@ -25,8 +25,10 @@ extension DynamoProxy {
             send(call).map { [tables] answer in
                 if let tables {
                     for table in tables { self.items.invalidateGroup(TableGroup.of(table)) }
+                    self.afterWrite(to: tables)
                 } else {
                     self.items.removeAll()
+                    if self.configuration.queryInvalidation == .write { self.tables.advanceAll() }
                 }
                 return self.response(for: answer).marked(.write)
             }
@@ -66,6 +68,6 @@ extension DynamoProxy {
         guard let description = try? TableDescriptionKeySchema(parsing: body), let table = description.tableName,
             !description.keyAttributes.isEmpty
         else { return }
-        schemas.confirm(table, attributes: description.keyAttributes)
+        tables.confirm(table, attributes: description.keyAttributes)
     }
 }

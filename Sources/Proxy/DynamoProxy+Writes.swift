@@ -7,12 +7,13 @@ extension DynamoProxy {
     /// every key the item could have under the candidate schemas is dropped.
     func putItem(_ call: Call) -> ProxyOutcome {
         guard let request = try? PutItemRequest(call.object) else {
-            return .deferred(passThrough(call, status: .write))
+            return .deferred(unparsedWrite(call))
         }
         let table = request.tableName
         let begun = confirmedKey(of: request.item, in: table).map { ($0, items.beginWrite($0, now: clock())) }
         return .deferred(
             send(call).map { answer in
+                self.afterWrite(to: [table])
                 let outcome = WriteOutcome(answer)
                 switch outcome {
                 case .applied:
@@ -45,7 +46,7 @@ extension DynamoProxy {
     /// stores it, and answers what the caller asked; other ReturnValues evict the key.
     func updateItem(_ call: Call) -> ProxyOutcome {
         guard let request = try? UpdateItemRequest(call.object) else {
-            return .deferred(passThrough(call, status: .write))
+            return .deferred(unparsedWrite(call))
         }
         let key = ItemKey(table: request.tableName, key: request.key.canonical)
         let returnValues = request.returnValues ?? "NONE"
@@ -57,12 +58,13 @@ extension DynamoProxy {
             : nil
         return .deferred(
             send(call, body: body).map { answer in
+                self.afterWrite(to: [request.tableName])
                 let outcome = WriteOutcome(answer)
                 guard outcome == .applied, case .response(let upstream) = answer else {
                     self.afterFailedWrite(outcome, keys: [key], table: request.tableName)
                     return self.response(for: answer).marked(.write)
                 }
-                self.schemas.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+                self.tables.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
                 guard let ticket, let parsed = try? UpdateItemResponse(parsing: upstream.body),
                     let range = parsed.attributesRange
                 else {
@@ -89,15 +91,16 @@ extension DynamoProxy {
     /// DeleteItem: on success the entry records that the item does not exist.
     func deleteItem(_ call: Call) -> ProxyOutcome {
         guard let request = try? DeleteItemRequest(call.object) else {
-            return .deferred(passThrough(call, status: .write))
+            return .deferred(unparsedWrite(call))
         }
         let key = ItemKey(table: request.tableName, key: request.key.canonical)
         let ticket = items.beginWrite(key, now: clock())
         return .deferred(
             send(call).map { answer in
+                self.afterWrite(to: [request.tableName])
                 let outcome = WriteOutcome(answer)
                 if outcome == .applied {
-                    self.schemas.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+                    self.tables.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
                     self.completeWrite(key, ticket: ticket, entry: ItemEntry.absent(namespace: call.namespace))
                 } else {
                     self.afterFailedWrite(outcome, keys: [key], table: request.tableName)
@@ -110,7 +113,7 @@ extension DynamoProxy {
     /// BatchWriteItem: processed puts and deletes as single writes; what comes back unprocessed is untouched.
     func batchWriteItem(_ call: Call) -> ProxyOutcome {
         guard let request = try? BatchWriteItemRequest(call.object) else {
-            return .deferred(passThrough(call, status: .write))
+            return .deferred(unparsedWrite(call))
         }
         var deletes: [(ItemKey, WriteTicket)] = []
         var puts: [(table: String, item: AttributeMap, begun: (ItemKey, WriteTicket)?)] = []
@@ -127,6 +130,7 @@ extension DynamoProxy {
         }
         return .deferred(
             send(call).map { [deletes, puts] answer in
+                self.afterWrite(to: request.tables.map(\.tableName))
                 let outcome = WriteOutcome(answer)
                 guard outcome == .applied, case .response(let upstream) = answer,
                     let parsed = try? BatchWriteItemResponse(parsing: upstream.body)
@@ -171,7 +175,7 @@ extension DynamoProxy {
     /// key the transaction named.
     func transactWriteItems(_ call: Call) -> ProxyOutcome {
         guard let request = try? TransactWriteItemsRequest(call.object) else {
-            return .deferred(passThrough(call, status: .write))
+            return .deferred(unparsedWrite(call))
         }
         let now = clock()
         let begun: [(TransactWriteItemsRequest.Item, (ItemKey, WriteTicket)?)] = request.items.map { item in
@@ -189,6 +193,7 @@ extension DynamoProxy {
         }
         return .deferred(
             send(call).map { answer in
+                self.afterWrite(to: request.items.map(\.tableName))
                 let applied = WriteOutcome(answer) == .applied
                 for (item, started) in begun {
                     switch item.action {
@@ -224,9 +229,20 @@ extension DynamoProxy {
 
     // MARK: Shared steps
 
+    /// A write the proxy could not read (DynamoDB will most likely refuse it too). Should the storage server
+    /// accept it after all, the proxy cannot know what changed: it drops the whole table, or everything.
+    func unparsedWrite(_ call: Call) -> EventLoopFuture<ProxyResponse> {
+        send(call).map { answer in
+            if WriteOutcome(answer) != .notApplied {
+                self.flush(table: (try? call.object.tableName()).flatMap { $0 })
+            }
+            return self.response(for: answer).marked(.write)
+        }
+    }
+
     /// The item's key when the table's key schema is confirmed.
     func confirmedKey(of item: AttributeMap, in table: String) -> ItemKey? {
-        guard let names = schemas.schema(of: table)?.confirmed, let key = item.primaryKey(named: names) else {
+        guard let names = tables.schema(of: table)?.confirmed, let key = item.primaryKey(named: names) else {
             return nil
         }
         return ItemKey(table: table, key: key)
@@ -258,7 +274,7 @@ extension DynamoProxy {
 
     /// Drops the item's key under every schema the table may have entries for (confirmed or candidates).
     func dropEveryKey(of item: AttributeMap, in table: String) {
-        for names in schemas.schema(of: table)?.possibleKeys ?? [] {
+        for names in tables.schema(of: table)?.possibleKeys ?? [] {
             if let key = item.primaryKey(named: names) { items.invalidate(ItemKey(table: table, key: key)) }
         }
     }

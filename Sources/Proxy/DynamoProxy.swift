@@ -33,8 +33,10 @@ package final class DynamoProxy: Sendable {
     let logger: Logger
     let configuration: ProxyConfiguration
     let items: CacheStore<ItemKey, ItemEntry>
-    let schemas = KeySchemaRegistry()
+    let tables = TableRegistry()
     let itemFlights = SingleFlight<ItemFlightKey, ItemFill>()
+    let queries: CacheStore<QueryKey, QueryEntry>
+    let queryFlights = SingleFlight<QueryKey, QueryEntry?>()
     /// Monotonic nanoseconds; the cache core never reads a clock itself.
     let clock: @Sendable () -> UInt64
     let allocator = ByteBufferAllocator()
@@ -54,6 +56,13 @@ package final class DynamoProxy: Sendable {
                 capacityBytes: configuration.itemCacheBytes,
                 shardCount: configuration.shards,
                 maxEntryBytes: configuration.maxItemEntryBytes
+            )
+        )
+        queries = CacheStore(
+            configuration: CacheStoreConfiguration(
+                capacityBytes: configuration.queryCacheBytes,
+                shardCount: configuration.shards,
+                maxEntryBytes: configuration.maxQueryEntryBytes
             )
         )
     }
@@ -86,6 +95,7 @@ package final class DynamoProxy: Sendable {
         case .batchWriteItem: return batchWriteItem(call)
         case .transactWriteItems: return transactWriteItems(call)
         case .executeStatement, .batchExecuteStatement, .executeTransaction: return partiQL(call, operation)
+        case .query, .scan: return queryOrScan(call, operation)
         case .describeTable: return describeTable(call)
         default:
             if operation.changesTableDefinition { return tableChange(call, operation) }
@@ -95,21 +105,25 @@ package final class DynamoProxy: Sendable {
 
     // MARK: Admin
 
-    /// Drops every item entry, or those of one table.
+    /// Drops every cache entry, or those of one table (its items, and its query and scan pages).
     package func flush(table: String?) {
         if let table {
             let table = TableName.normalized(table)
-            schemas.forget(table)
+            tables.forget(table)
             items.invalidateGroup(TableGroup.of(table))
+            queries.invalidateGroup(TableGroup.of(table))
         } else {
-            schemas.forgetAll()
+            tables.forgetAll()
             items.removeAll()
+            queries.removeAll()
         }
     }
 
     /// Reclaims expired entries a bounded number at a time; call it periodically.
     package func sweep() {
-        items.sweep(now: clock())
+        let now = clock()
+        items.sweep(now: now)
+        queries.sweep(now: now)
     }
 
     /// The item cache's counters.
@@ -117,9 +131,15 @@ package final class DynamoProxy: Sendable {
         items.stats()
     }
 
-    /// Checks the item cache's invariants; empty when sound. For tests.
+    /// The query cache's counters.
+    package func queryCacheStats() -> CacheStoreStats {
+        queries.stats()
+    }
+
+    /// Checks the caches' invariants; empty when sound. For tests.
     package func validateCaches() -> [String] {
-        items.validate(now: clock())
+        let now = clock()
+        return items.validate(now: now).map { "items: \($0)" } + queries.validate(now: now).map { "queries: \($0)" }
     }
 
     // MARK: Forwarding

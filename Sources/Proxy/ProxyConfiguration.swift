@@ -15,6 +15,22 @@ package struct ProxyConfiguration: Sendable {
     /// off in front of a storage server that verifies signatures, until the proxy signs requests itself; with it
     /// off those requests are forwarded as sent and their keys are evicted or left uncached.
     package var rewriteRequests: Bool
+    /// Bytes of memory the query cache (Query, Scan) may use.
+    package var queryCacheBytes: Int
+    /// Lifetime of a query or scan page from the moment it is stored. 0 turns the query cache off (DAX's meaning).
+    package var queryTTL: UInt64
+    /// Query and scan pages larger than this are not cached.
+    package var maxQueryEntryBytes: Int
+    /// What a write does to the query cache.
+    package var queryInvalidation: QueryInvalidation
+
+    /// How writes through the proxy affect cached query and scan pages.
+    package enum QueryInvalidation: String, Sendable {
+        /// Every write to a table makes its cached pages (and its indexes') stale before the write is answered.
+        case write
+        /// Writes leave cached pages alone until their TTL ends, as DAX's query cache does.
+        case ttl
+    }
 
     package init(
         itemCacheBytes: Int = 256 << 20,
@@ -22,7 +38,11 @@ package struct ProxyConfiguration: Sendable {
         negativeTTL: UInt64 = 60_000_000_000,
         maxItemEntryBytes: Int = 512 << 10,
         shards: Int = 64,
-        rewriteRequests: Bool = true
+        rewriteRequests: Bool = true,
+        queryCacheBytes: Int = 64 << 20,
+        queryTTL: UInt64 = 300_000_000_000,
+        maxQueryEntryBytes: Int = 2 << 20,
+        queryInvalidation: QueryInvalidation = .write
     ) {
         self.itemCacheBytes = itemCacheBytes
         self.itemTTL = itemTTL
@@ -30,5 +50,9 @@ package struct ProxyConfiguration: Sendable {
         self.maxItemEntryBytes = maxItemEntryBytes
         self.shards = shards
         self.rewriteRequests = rewriteRequests
+        self.queryCacheBytes = queryCacheBytes
+        self.queryTTL = queryTTL
+        self.maxQueryEntryBytes = maxQueryEntryBytes
+        self.queryInvalidation = queryInvalidation
     }
 }

@@ -42,7 +42,7 @@ enum Jemalloc {
 
 /// The `/stats` document: the caches' counters and the allocator's figures.
 enum AdminStats {
-    static func json(allocatorVersion: String?, itemCache: CacheStoreStats) -> String {
+    static func json(allocatorVersion: String?, itemCache: CacheStoreStats, queryCache: CacheStoreStats) -> String {
         var allocator = #"{"name":"system"}"#
         if let version = allocatorVersion, let stats = Jemalloc.stats() {
             allocator = """
@@ -51,15 +51,19 @@ enum AdminStats {
                 "retained_bytes":\(stats.retained)}
                 """
         }
-        let item = itemCache
         return """
-            {"item_cache":{"hits":\(item.hits),"misses":\(item.misses),"entries":\(item.entries),\
-            "bytes":\(item.bytes),"capacity_bytes":\(item.capacityBytes),"insertions":\(item.insertions),\
-            "evictions":\(item.evictions),"evicted_bytes":\(item.evictedBytes),"expirations":\(item.expirations),\
-            "invalidations":\(item.invalidations),"discarded_fills":\(item.discardedFills),\
-            "rejected_too_large":\(item.rejectedTooLarge)},"allocator":\(allocator)}
+            {"item_cache":\(cache(itemCache)),"query_cache":\(cache(queryCache)),"allocator":\(allocator)}
 
             """
+    }
+
+    private static func cache(_ s: CacheStoreStats) -> String {
+        """
+        {"hits":\(s.hits),"misses":\(s.misses),"entries":\(s.entries),"bytes":\(s.bytes),\
+        "capacity_bytes":\(s.capacityBytes),"insertions":\(s.insertions),"evictions":\(s.evictions),\
+        "evicted_bytes":\(s.evictedBytes),"expirations":\(s.expirations),"invalidations":\(s.invalidations),\
+        "discarded_fills":\(s.discardedFills),"rejected_too_large":\(s.rejectedTooLarge)}
+        """
     }
 
     /// A JSON string literal.

@@ -24,7 +24,11 @@ struct ProxyProcess {
         router.add("GET", "/stats") { _ in
             AdminResponse(
                 contentType: "application/json",
-                body: AdminStats.json(allocatorVersion: allocator, itemCache: proxy.itemCacheStats())
+                body: AdminStats.json(
+                    allocatorVersion: allocator,
+                    itemCache: proxy.itemCacheStats(),
+                    queryCache: proxy.queryCacheStats()
+                )
             )
         }
         router.add("POST", "/flush") { query in

@@ -85,6 +85,28 @@ struct Serve: AsyncParsableCommand {
     )
     var rewriteRequests: String?
 
+    @Option(
+        help:
+            "Memory for the query cache (Query, Scan pages), e.g. 64MiB. Env DYNAMO_CACHE_QUERY_CACHE_SIZE. Default 64MiB."
+    )
+    var queryCacheSize: String?
+
+    @Option(
+        help:
+            "How long a Query or Scan page stays cached after it is stored. 0 turns the query cache off (DAX's meaning). Env DYNAMO_CACHE_QUERY_TTL. Default 5m."
+    )
+    var queryTtl: String?
+
+    @Option(
+        help: "Query and Scan pages larger than this are not cached. Env DYNAMO_CACHE_QUERY_MAX_SIZE. Default 2MiB.")
+    var queryMaxSize: String?
+
+    @Option(
+        help:
+            "write: any write to a table through the proxy makes its cached Query/Scan pages stale before the write is answered; ttl: writes leave them until their TTL ends (DAX's behaviour). Env DYNAMO_CACHE_QUERY_INVALIDATION. Default write."
+    )
+    var queryInvalidation: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env DYNAMO_CACHE_LOG_LEVEL. Default info.")
     var logLevel: String?
 
@@ -165,6 +187,23 @@ struct ServeSettings {
             value(options.itemMaxSize, "DYNAMO_CACHE_ITEM_MAX_SIZE") ?? "512KiB",
             option: "--item-max-size"
         )
+        proxy.queryCacheBytes = try ByteSize.parse(
+            value(options.queryCacheSize, "DYNAMO_CACHE_QUERY_CACHE_SIZE") ?? "64MiB",
+            option: "--query-cache-size"
+        )
+        proxy.queryTTL = try DurationOption.nanoseconds(
+            value(options.queryTtl, "DYNAMO_CACHE_QUERY_TTL") ?? "5m",
+            option: "--query-ttl"
+        )
+        proxy.maxQueryEntryBytes = try ByteSize.parse(
+            value(options.queryMaxSize, "DYNAMO_CACHE_QUERY_MAX_SIZE") ?? "2MiB",
+            option: "--query-max-size"
+        )
+        let invalidation = value(options.queryInvalidation, "DYNAMO_CACHE_QUERY_INVALIDATION") ?? "write"
+        guard let queryInvalidation = ProxyConfiguration.QueryInvalidation(rawValue: invalidation.lowercased()) else {
+            throw ValidationError("--query-invalidation: expected write or ttl, got \(invalidation)")
+        }
+        proxy.queryInvalidation = queryInvalidation
         switch value(options.rewriteRequests, "DYNAMO_CACHE_REWRITE_REQUESTS")?.lowercased() ?? "on" {
         case "on", "true", "1": proxy.rewriteRequests = true
         case "off", "false", "0": proxy.rewriteRequests = false

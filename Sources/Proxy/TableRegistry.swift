@@ -1,0 +1,167 @@
+// Design note: what the proxy knows of each table, and why that keeps PutItem and the query cache coherent.
+//
+// Key tables. A PutItem carries a whole item, not its key; to find the entry it replaces, the proxy must know
+// which attributes form the table's key. It cannot ask the storage server (it holds the caller's signature, not
+// the caller's secret), so it learns from the callers' own keyed requests:
+// - before a GetItem/BatchGetItem miss creates its lease, the request's key attribute names are noted as a
+//   *candidate* schema of the table; a successful read *confirms* it (DynamoDB rejects keys that do not match
+//   the schema). DescribeTable/CreateTable answers passing through confirm it too.
+// - a write derives keys with the schema known when it *completes*, not when it began. Every entry and lease of
+//   a table is created after a candidate schema is noted, so a write that finds no schema at completion has
+//   nothing to replace, and one that raced with a first miss finds the candidate and drops that key.
+// - a candidate only ever drops entries (a wrong guess must not store an item under a wrong key); only a
+//   confirmed schema lets a PutItem store the item.
+// - table operations and ResourceNotFoundException forget the table (the caller drops its entries).
+//
+// Query generations. A query or scan answer depends on every item of its table, so it is stamped with the
+// table's generation when its fetch begins, stored only if the generation has not moved by the time the answer
+// arrives, and served only while the generation is unchanged. Every write through the proxy moves its tables'
+// generations after the storage server answers and before the client is answered. Generations come from one
+// counter per stripe, which only grows, so a table that is forgotten and seen again never repeats an old one.
+//
+// Concurrency: tables are spread over stripes by a hash of their name, each with its own Mutex; nothing here is
+// global. No caller holds a stripe lock while taking another lock.
+
+import DynamoWire
+import Synchronization
+
+/// What the proxy knows of each table: its key schema, candidate or confirmed, and its query generation.
+final class TableRegistry: Sendable {
+    /// What is known of one table's key.
+    struct Schema: Equatable, Sendable {
+        /// Proven key attribute names (hash key first when learnt from a description).
+        var confirmed: [String]?
+        /// Unproven guesses, each from a request that may still fail; all are kept, since any of them may have
+        /// leases in flight that a write must drop.
+        var candidates: [[String]] = []
+
+        /// Every attribute list under which entries or leases of the table may exist.
+        var possibleKeys: [[String]] { confirmed.map { [$0] } ?? candidates }
+    }
+
+    private struct Table {
+        var schema = Schema()
+        var generation: UInt64
+    }
+
+    private struct Stripe {
+        var tables: [String: Table] = [:]
+        var counter: UInt64 = 1
+
+        mutating func table(_ name: String, limit: Int) -> Table? {
+            if let table = tables[name] { return table }
+            guard tables.count < limit else { return nil }
+            let table = Table(generation: counter)
+            tables[name] = table
+            return table
+        }
+    }
+
+    private final class Lock: Sendable {
+        let stripe = Mutex(Stripe())
+    }
+
+    /// Bounds memory against clients that name endless tables; past it, new tables are simply not cached.
+    private let maxTablesPerStripe: Int
+    /// A table whose keyed reads disagree this often about its key is not cached until a read succeeds.
+    private static let maxCandidates = 4
+    private let stripes: [Lock]
+
+    init(maxTables: Int = 100_000, stripes: Int = 16) {
+        maxTablesPerStripe = max(1, maxTables / stripes)
+        self.stripes = (0..<stripes).map { _ in Lock() }
+    }
+
+    private func lock(_ table: String) -> Lock {
+        stripes[Int(TableGroup.of(table) % UInt64(stripes.count))]
+    }
+
+    // MARK: Key schemas
+
+    func schema(of table: String) -> Schema? {
+        lock(table).stripe.withLock { $0.tables[table]?.schema }
+    }
+
+    /// Notes `attributes` as a candidate key of `table` before a miss creates its lease. Returns false when the
+    /// proxy must not cache this request: the table is not tracked (limit reached), the names contradict a
+    /// confirmed schema, or there are too many conflicting guesses.
+    func noteCandidate(_ table: String, attributes: [String]) -> Bool {
+        let limit = maxTablesPerStripe
+        return lock(table).stripe.withLock { stripe in
+            // The common case on every cached read: the confirmed key, named in the same order.
+            if let confirmed = stripe.tables[table]?.schema.confirmed, confirmed == attributes { return true }
+            guard var entry = stripe.table(table, limit: limit) else { return false }
+            if let confirmed = entry.schema.confirmed { return Self.sameNames(confirmed, attributes) }
+            if entry.schema.candidates.contains(where: { Self.sameNames($0, attributes) }) { return true }
+            guard entry.schema.candidates.count < Self.maxCandidates else { return false }
+            entry.schema.candidates.append(attributes)
+            stripe.tables[table] = entry
+            return true
+        }
+    }
+
+    /// Records a schema proven by a successful keyed request or by the table's description.
+    func confirm(_ table: String, attributes: [String]) {
+        let limit = maxTablesPerStripe
+        lock(table).stripe.withLock { stripe in
+            guard var entry = stripe.table(table, limit: limit) else { return }
+            entry.schema = Schema(confirmed: attributes)
+            stripe.tables[table] = entry
+        }
+    }
+
+    /// Key attribute lists are one or two names; equal as sets.
+    private static func sameNames(_ a: [String], _ b: [String]) -> Bool {
+        a.count == b.count && (a == b || (a.count == 2 && a[0] == b[1] && a[1] == b[0]))
+    }
+
+    // MARK: Query generations
+
+    /// The generation a query or scan of `table` is stamped with; nil when the table is not tracked.
+    func generation(of table: String) -> UInt64? {
+        let limit = maxTablesPerStripe
+        return lock(table).stripe.withLock { stripe in
+            if let table = stripe.tables[table] { return table.generation }
+            guard let entry = stripe.table(table, limit: limit) else { return nil }
+            stripe.tables[table] = entry
+            return entry.generation
+        }
+    }
+
+    /// Moves `table`'s generation: every query answer stamped before is stale. Called after every write to it.
+    func advance(_ table: String) {
+        lock(table).stripe.withLock { stripe in
+            stripe.counter += 1
+            stripe.tables[table]?.generation = stripe.counter
+        }
+    }
+
+    /// Moves every table's generation (a write whose tables the proxy cannot tell).
+    func advanceAll() {
+        for lock in stripes {
+            lock.stripe.withLock { stripe in
+                stripe.counter += 1
+                for name in stripe.tables.keys { stripe.tables[name]!.generation = stripe.counter }
+            }
+        }
+    }
+
+    // MARK: Forgetting
+
+    /// Forgets the table's schema and moves its generation (a table operation or a flush).
+    func forget(_ table: String) {
+        lock(table).stripe.withLock { stripe in
+            stripe.counter += 1
+            stripe.tables[table] = Table(generation: stripe.counter)
+        }
+    }
+
+    func forgetAll() {
+        for lock in stripes {
+            lock.stripe.withLock { stripe in
+                stripe.counter += 1
+                stripe.tables.removeAll()
+            }
+        }
+    }
+}
