@@ -25,7 +25,7 @@ extension DynamoProxy {
             send(call).map { [tables] answer in
                 if let tables {
                     for table in tables { self.items.invalidateGroup(TableGroup.of(table)) }
-                    self.afterWrite(to: tables)
+                    self.afterWrite(tables.map { ($0, nil) })
                 } else {
                     self.items.removeAll()
                     if self.configuration.queryInvalidation == .write { self.tables.advanceAll() }

@@ -13,7 +13,7 @@ extension DynamoProxy {
         let begun = confirmedKey(of: request.item, in: table).map { ($0, items.beginWrite($0, now: clock())) }
         return .deferred(
             send(call).map { answer in
-                self.afterWrite(to: [table])
+                self.afterWrite([(table, self.keyValues(ofItem: request.item, in: table))])
                 let outcome = WriteOutcome(answer)
                 switch outcome {
                 case .applied:
@@ -58,7 +58,7 @@ extension DynamoProxy {
             : nil
         return .deferred(
             send(call, body: body).map { answer in
-                self.afterWrite(to: [request.tableName])
+                self.afterWrite([(request.tableName, request.key.attributes.entries.map(\.value))])
                 let outcome = WriteOutcome(answer)
                 guard outcome == .applied, case .response(let upstream) = answer else {
                     self.afterFailedWrite(outcome, keys: [key], table: request.tableName)
@@ -97,7 +97,7 @@ extension DynamoProxy {
         let ticket = items.beginWrite(key, now: clock())
         return .deferred(
             send(call).map { answer in
-                self.afterWrite(to: [request.tableName])
+                self.afterWrite([(request.tableName, request.key.attributes.entries.map(\.value))])
                 let outcome = WriteOutcome(answer)
                 if outcome == .applied {
                     self.tables.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
@@ -130,7 +130,17 @@ extension DynamoProxy {
         }
         return .deferred(
             send(call).map { [deletes, puts] answer in
-                self.afterWrite(to: request.tables.map(\.tableName))
+                self.afterWrite(
+                    request.tables.map { table in
+                        var values: [AttributeValue]? = table.deletes.flatMap { $0.attributes.entries.map(\.value) }
+                        for item in table.puts {
+                            values = self.keyValues(ofItem: item, in: table.tableName).flatMap { item in
+                                values.map { $0 + item }
+                            }
+                        }
+                        return (table.tableName, values)
+                    }
+                )
                 let outcome = WriteOutcome(answer)
                 guard outcome == .applied, case .response(let upstream) = answer,
                     let parsed = try? BatchWriteItemResponse(parsing: upstream.body)
@@ -193,7 +203,16 @@ extension DynamoProxy {
         }
         return .deferred(
             send(call).map { answer in
-                self.afterWrite(to: request.items.map(\.tableName))
+                self.afterWrite(
+                    request.items.map { item in
+                        switch item.action {
+                        case .put(let attributes):
+                            (item.tableName, self.keyValues(ofItem: attributes, in: item.tableName))
+                        case .update(let key), .delete(let key), .conditionCheck(let key):
+                            (item.tableName, key.attributes.entries.map(\.value))
+                        }
+                    }
+                )
                 let applied = WriteOutcome(answer) == .applied
                 for (item, started) in begun {
                     switch item.action {

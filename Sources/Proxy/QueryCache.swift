@@ -34,16 +34,16 @@ struct QueryKey: CacheKey {
     }
 }
 
-/// One cached Query or Scan page: the storage server's answer without its consumed capacity, and the table
-/// generation its fetch began under.
+/// One cached Query or Scan page: the storage server's answer without its consumed capacity, and the stamp
+/// (table generation, or epoch and partition buckets) its fetch began under; see TableRegistry.
 final class QueryEntry: Sendable {
     let body: ByteBuffer
     let checksum: String
-    let generation: UInt64
+    let stamp: [UInt64]
 
-    init(body: ByteBuffer, generation: UInt64) {
+    init(body: ByteBuffer, stamp: [UInt64]) {
         self.body = body
-        self.generation = generation
+        self.stamp = stamp
         checksum = String(CRC32.checksum(body))
     }
 
@@ -55,11 +55,11 @@ extension DynamoProxy {
     /// the one the page was fetched under, else from the storage server, whose answer is kept.
     func queryOrScan(_ call: Call, _ operation: DynamoOperation) -> ProxyOutcome {
         guard configuration.queryTTL != 0 else { return .deferred(passThrough(call, status: .bypass)) }
-        let read: (table: String, consistent: Bool)?
+        let read: (table: String, consistent: Bool, index: String?)?
         if operation == .query {
-            read = (try? QueryRequest(call.object)).map { ($0.tableName, $0.consistentRead) }
+            read = (try? QueryRequest(call.object)).map { ($0.tableName, $0.consistentRead, $0.indexName) }
         } else {
-            read = (try? ScanRequest(call.object)).map { ($0.tableName, $0.consistentRead) }
+            read = (try? ScanRequest(call.object)).map { ($0.tableName, $0.consistentRead, $0.indexName) }
         }
         let capacityMember: String?
         do {
@@ -68,8 +68,13 @@ extension DynamoProxy {
             return .deferred(passThrough(call, status: .bypass))  // DynamoDB's to refuse
         }
         guard let read, !read.consistent, ConsumedCapacityRequest.isValid(capacityMember),
-            let canonical = CanonicalJSON.encode(call.object, excluding: ["ReturnConsumedCapacity"]),
-            let generation = tables.generation(of: read.table)
+            let canonical = CanonicalJSON.encode(call.object, excluding: ["ReturnConsumedCapacity"])
+        else {
+            return .deferred(passThrough(call, status: .bypass))
+        }
+        let partitions = operation == .query && read.index == nil ? Self.queriedPartitions(call.object) : nil
+        guard
+            let stamp = partitions.map({ tables.stamp(of: read.table, partitions: $0) }) ?? tables.stamp(of: read.table)
         else {
             return .deferred(passThrough(call, status: .bypass))
         }
@@ -80,14 +85,41 @@ extension DynamoProxy {
             table: read.table
         )
         let capacity = ConsumedCapacityRequest(returnConsumedCapacity: capacityMember, tableName: read.table)
-        switch queries.lookup(key, now: clock(), accept: { $0.generation == generation }) {
+        switch queries.lookup(key, now: clock(), accept: { $0.stamp == stamp }) {
         case .hit(let entry):
             return .immediate(queryAnswer(entry, capacity: capacity, status: .hit))
         case .miss(let ticket):
             return .deferred(
-                fillQuery(call, key: key, ticket: ticket, table: read.table, generation: generation, capacity: capacity)
+                fillQuery(
+                    call,
+                    key: key,
+                    ticket: ticket,
+                    table: read.table,
+                    stamp: stamp,
+                    partitions: partitions,
+                    capacity: capacity
+                )
             )
         }
+    }
+
+    /// The key-value hashes a base-table Query's key condition pins (`pk = :v`), or nil when it pins none the
+    /// proxy can read with certainty.
+    static func queriedPartitions(_ object: JSONObject) -> [UInt64]? {
+        guard let expression = (try? object.string(named: "KeyConditionExpression")).flatMap({ $0 }),
+            let placeholders = KeyCondition.equalityPlaceholders(in: expression),
+            let values = (try? object.member("ExpressionAttributeValues")).flatMap({ $0 }),
+            let map = try? AttributeMap(
+                parsing: object.body.getSlice(
+                    at: object.body.readerIndex + values.range.lowerBound, length: values.range.count)!
+            )
+        else { return nil }
+        var hashes: [UInt64] = []
+        for placeholder in placeholders {
+            guard let value = map[placeholder], let hash = KeyValueHash.of(value) else { return nil }
+            hashes.append(hash)
+        }
+        return hashes
     }
 
     /// A stored page as an answer; with zero consumed capacity when asked (nothing was read).
@@ -115,7 +147,8 @@ extension DynamoProxy {
         key: QueryKey,
         ticket: FillTicket,
         table: String,
-        generation: UInt64,
+        stamp: [UInt64],
+        partitions: [UInt64]?,
         capacity: ConsumedCapacityRequest?
     ) -> EventLoopFuture<ProxyResponse> {
         if case .follower(let shared) = queryFlights.join(key, on: call.eventLoop) {
@@ -134,8 +167,8 @@ extension DynamoProxy {
             }
             // Stored without consumed capacity: one entry serves callers who ask for it and callers who do not.
             let body = object.rewritten(removing: ["ConsumedCapacity"], setting: [], allocator: self.allocator)
-            let entry = QueryEntry(body: body, generation: generation)
-            if self.tables.generation(of: table) == generation {
+            let entry = QueryEntry(body: body, stamp: stamp)
+            if self.tables.isCurrent(stamp, table: table, partitions: partitions) {
                 let now = self.clock()
                 self.queries.completeFill(
                     key,
@@ -151,11 +184,31 @@ extension DynamoProxy {
         }
     }
 
-    /// After a write to `tables` was answered by the storage server (whatever the answer), before the client is:
-    /// cached query and scan pages of those tables are stale.
-    func afterWrite<Tables: Sequence<String>>(to tables: Tables) {
+    /// After a write was answered by the storage server (whatever the answer), before the client is: the cached
+    /// pages the written items could appear in are stale. Each write names its table and the key attribute values
+    /// of the items it wrote, or nil when the proxy cannot tell them.
+    func afterWrite(_ writes: [(table: String, keyValues: [AttributeValue]?)]) {
         guard configuration.queryInvalidation == .write else { return }
-        for table in tables { self.tables.advance(table) }
+        for write in writes {
+            let hashes = write.keyValues.flatMap { values -> [UInt64]? in
+                let hashes = values.compactMap(KeyValueHash.of)
+                return hashes.count == values.count ? hashes : nil
+            }
+            tables.advance(write.table, partitions: hashes)
+        }
+    }
+
+    /// The key attribute values of `item` under every key schema the table may have; nil when none is known.
+    func keyValues(ofItem item: AttributeMap, in table: String) -> [AttributeValue]? {
+        guard let schemas = tables.schema(of: table)?.possibleKeys, !schemas.isEmpty else { return nil }
+        var values: [AttributeValue] = []
+        for names in schemas {
+            for name in names {
+                guard let value = item[name] else { return nil }
+                values.append(value)
+            }
+        }
+        return values
     }
 }
 

@@ -13,11 +13,15 @@
 //   confirmed schema lets a PutItem store the item.
 // - table operations and ResourceNotFoundException forget the table (the caller drops its entries).
 //
-// Query generations. A query or scan answer depends on every item of its table, so it is stamped with the
-// table's generation when its fetch begins, stored only if the generation has not moved by the time the answer
-// arrives, and served only while the generation is unchanged. Every write through the proxy moves its tables'
-// generations after the storage server answers and before the client is answered. Generations come from one
-// counter per stripe, which only grows, so a table that is forgotten and seen again never repeats an old one.
+// Query generations. A Scan or index Query page may depend on any item of its table, so it is stamped with the
+// table's generation when its fetch begins, stored only if the stamp still holds when the answer arrives, and
+// served only while it holds. A base-table Query names its partition (`pk = :v`), so its page is stamped instead
+// with the table's epoch and the generations of the partition buckets its equality values fall in. Every write
+// through the proxy moves, after the storage server answers and before the client is answered: the table's
+// generation, and the buckets of the key values it wrote — or, when it cannot tell them (PartiQL, an unknown key
+// schema), the epoch, which stales every page of the table. Hashing values into a few hundred buckets bounds
+// memory; a collision only costs a hit. Generations come from one counter per stripe, which only grows, so a
+// table that is forgotten and seen again never repeats an old stamp.
 //
 // Concurrency: tables are spread over stripes by a hash of their name, each with its own Mutex; nothing here is
 // global. No caller holds a stripe lock while taking another lock.
@@ -41,8 +45,21 @@ final class TableRegistry: Sendable {
 
     private struct Table {
         var schema = Schema()
+        /// Moves with every write: Scans and index Queries are stamped with it.
         var generation: UInt64
+        /// Moves with writes whose partitions are unknown: base-table Queries are stamped with it and their buckets.
+        var epoch: UInt64
+        /// Per partition bucket; allocated on the first partition stamp or write.
+        var buckets: [UInt64] = []
+
+        init(generation: UInt64) {
+            self.generation = generation
+            epoch = generation
+        }
     }
+
+    /// Partition buckets per table.
+    static let bucketCount = 256
 
     private struct Stripe {
         var tables: [String: Table] = [:]
@@ -117,31 +134,61 @@ final class TableRegistry: Sendable {
 
     // MARK: Query generations
 
-    /// The generation a query or scan of `table` is stamped with; nil when the table is not tracked.
-    func generation(of table: String) -> UInt64? {
+    /// The stamp of a Scan or index Query page of `table`; nil when the table is not tracked.
+    func stamp(of table: String) -> [UInt64]? {
         let limit = maxTablesPerStripe
         return lock(table).stripe.withLock { stripe in
-            if let table = stripe.tables[table] { return table.generation }
+            if let table = stripe.tables[table] { return [table.generation] }
             guard let entry = stripe.table(table, limit: limit) else { return nil }
             stripe.tables[table] = entry
-            return entry.generation
+            return [entry.generation]
         }
     }
 
-    /// Moves `table`'s generation: every query answer stamped before is stale. Called after every write to it.
-    func advance(_ table: String) {
+    /// The stamp of a base-table Query page that reads only the partitions whose key values hash to `values`.
+    func stamp(of table: String, partitions values: [UInt64]) -> [UInt64]? {
+        let limit = maxTablesPerStripe
+        return lock(table).stripe.withLock { stripe in
+            guard var entry = stripe.tables[table] ?? stripe.table(table, limit: limit) else { return nil }
+            if entry.buckets.isEmpty { entry.buckets = Array(repeating: entry.epoch, count: Self.bucketCount) }
+            stripe.tables[table] = entry
+            return [entry.epoch] + values.map { entry.buckets[Int($0 % UInt64(Self.bucketCount))] }
+        }
+    }
+
+    /// Whether a page stamped `stamp` is still current; `partitions` as given when it was stamped.
+    func isCurrent(_ stamp: [UInt64], table: String, partitions values: [UInt64]?) -> Bool {
+        guard let now = values.map({ self.stamp(of: table, partitions: $0) }) ?? self.stamp(of: table) else {
+            return false
+        }
+        return now == stamp
+    }
+
+    /// Moves `table`'s stamps after a write to it: its generation, and the buckets of the key values written
+    /// (`partitions`), or its epoch when they are unknown (nil).
+    func advance(_ table: String, partitions values: [UInt64]?) {
         lock(table).stripe.withLock { stripe in
             stripe.counter += 1
-            stripe.tables[table]?.generation = stripe.counter
+            let counter = stripe.counter
+            guard stripe.tables[table] != nil else { return }
+            stripe.tables[table]!.generation = counter
+            if let values, !stripe.tables[table]!.buckets.isEmpty {
+                for value in values { stripe.tables[table]!.buckets[Int(value % UInt64(Self.bucketCount))] = counter }
+            } else if values == nil {
+                stripe.tables[table]!.epoch = counter
+            }
         }
     }
 
-    /// Moves every table's generation (a write whose tables the proxy cannot tell).
+    /// Moves every table's generation and epoch (a write whose tables the proxy cannot tell).
     func advanceAll() {
         for lock in stripes {
             lock.stripe.withLock { stripe in
                 stripe.counter += 1
-                for name in stripe.tables.keys { stripe.tables[name]!.generation = stripe.counter }
+                for name in stripe.tables.keys {
+                    stripe.tables[name]!.generation = stripe.counter
+                    stripe.tables[name]!.epoch = stripe.counter
+                }
             }
         }
     }

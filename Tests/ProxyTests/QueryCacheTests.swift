@@ -69,17 +69,17 @@ import Upstream
             (asked.json?["ConsumedCapacity"] as? NSDictionary) == json(#"{"TableName":"users","CapacityUnits":0.0}"#))
     }
 
-    @Test func everyWriteKindToTheTableMakesItsPagesStale() {
+    @Test func everyWriteKindToAPartitionMakesItsPagesStale() {
         for write in [
-            ("PutItem", #"{"TableName":"users","Item":{"id":{"S":"z"}}}"#),
+            ("PutItem", #"{"TableName":"users","Item":{"id":{"S":"a"}}}"#),
             (
                 "UpdateItem",
-                #"{"TableName":"users","Key":{"id":{"S":"z"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"N":"1"}}}"#
+                #"{"TableName":"users","Key":{"id":{"S":"a"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"N":"1"}}}"#
             ),
-            ("DeleteItem", #"{"TableName":"users","Key":{"id":{"S":"z"}}}"#),
-            ("BatchWriteItem", #"{"RequestItems":{"users":[{"DeleteRequest":{"Key":{"id":{"S":"z"}}}}]}}"#),
-            ("TransactWriteItems", #"{"TransactItems":[{"Delete":{"TableName":"users","Key":{"id":{"S":"z"}}}}]}"#),
-            ("ExecuteStatement", #"{"Statement":"DELETE FROM users WHERE id = 'z'"}"#),
+            ("DeleteItem", #"{"TableName":"users","Key":{"id":{"S":"a"}}}"#),
+            ("BatchWriteItem", #"{"RequestItems":{"users":[{"DeleteRequest":{"Key":{"id":{"S":"a"}}}}]}}"#),
+            ("TransactWriteItems", #"{"TransactItems":[{"Delete":{"TableName":"users","Key":{"id":{"S":"a"}}}}]}"#),
+            ("ExecuteStatement", #"{"Statement":"DELETE FROM users WHERE id = 'a'"}"#),
         ] {
             let f = ProxyFixture()
             fill(f)
@@ -90,12 +90,58 @@ import Upstream
             let done = f.call(write.0, write.1)
             f.storage.answer(write.0 == "BatchWriteItem" ? #"{"UnprocessedItems":{}}"# : "{}")
             #expect(done.status == "write")
-            #expect(f.call("Query", Self.query).isDone == false, "\(write.0) must make the table's pages stale")
+            #expect(f.call("Query", Self.query).isDone == false, "\(write.0) must make the partition's pages stale")
             f.storage.answer(Self.page2)
             #expect(f.call("Query", index).isDone == false, "\(write.0) must make the index's pages stale too")
             f.storage.answer(Self.page2)
             #expect(f.call("Query", Self.query).status == "hit")
         }
+    }
+
+    @Test func aWriteToAnotherPartitionLeavesABaseTableQueryButNotScans() {
+        let f = ProxyFixture()
+        fill(f)
+        let scan = #"{"TableName":"users"}"#
+        fill(f, scan, operation: "Scan")
+        let other = f.call(
+            "UpdateItem",
+            #"{"TableName":"users","Key":{"id":{"S":"b"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"N":"1"}}}"#
+        )
+        f.storage.answer("{}")
+        #expect(other.isDone)
+        #expect(f.call("Query", Self.query).status == "hit", "partition a was not written")
+        #expect(f.call("Scan", scan).isDone == false, "a scan reads every partition")
+        f.storage.answer(Self.page2)
+        let same = f.call("DeleteItem", #"{"TableName":"users","Key":{"id":{"S":"a"}}}"#)
+        f.storage.answer("{}")
+        #expect(same.isDone)
+        #expect(f.call("Query", Self.query).isDone == false, "partition a was written")
+    }
+
+    @Test func aPutWhoseKeyIsUnknownStalesEveryPartition() {
+        let f = ProxyFixture()
+        fill(f)
+        // No key schema known for "users": the proxy cannot tell which partition the item is in.
+        let put = f.call("PutItem", #"{"TableName":"users","Item":{"id":{"S":"b"}}}"#)
+        f.storage.answer("{}")
+        #expect(put.isDone)
+        #expect(f.call("Query", Self.query).isDone == false)
+        f.storage.answer(Self.page1)
+        // Once the key is known, a put into another partition leaves the page.
+        let describe = f.call("DescribeTable", #"{"TableName":"users"}"#)
+        f.storage.answer(#"{"Table":{"TableName":"users","KeySchema":[{"AttributeName":"id","KeyType":"HASH"}]}}"#)
+        #expect(describe.isDone)
+        let known = f.call("PutItem", #"{"TableName":"users","Item":{"id":{"S":"b"}}}"#)
+        f.storage.answer("{}")
+        #expect(known.isDone)
+        #expect(f.call("Query", Self.query).status == "hit")
+        let numeric =
+            #"{"TableName":"users","KeyConditionExpression":"id = :a","ExpressionAttributeValues":{":a":{"N":"1.0"}}}"#
+        fill(f, numeric)
+        let sameNumber = f.call("PutItem", #"{"TableName":"users","Item":{"id":{"N":"1"}}}"#)
+        f.storage.answer("{}")
+        #expect(sameNumber.isDone)
+        #expect(f.call("Query", numeric).isDone == false, "1 and 1.0 are the same partition")
     }
 
     @Test func aWriteToAnotherTableLeavesThePages() {
