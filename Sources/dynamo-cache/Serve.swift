@@ -28,7 +28,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Address of the admin endpoints (/healthz, /stats), HOST:PORT; keep it private. Env DYNAMO_CACHE_ADMIN_LISTEN. Default 127.0.0.1:9090."
+            "Address of the admin endpoints (/healthz, /stats, /flush), HOST:PORT; keep it private. Env DYNAMO_CACHE_ADMIN_LISTEN. Default 127.0.0.1:9090."
     )
     var adminListen: String?
 
