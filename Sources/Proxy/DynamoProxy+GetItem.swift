@@ -2,10 +2,13 @@ import CacheCore
 import DynamoWire
 import NIOCore
 
-/// A fetch of one item for one namespace; concurrent misses with the same flight key share it.
+/// A fetch of one item for one namespace; concurrent misses with the same flight key share it. The fill ticket
+/// is part of the key: a write or invalidation of the item changes the ticket a later miss gets, so a read that
+/// arrives after a write was acknowledged never joins a fetch that began before it.
 struct ItemFlightKey: Hashable, Sendable {
     let key: ItemKey
     let namespace: Namespace
+    let ticket: FillTicket
 }
 
 /// The outcome of a shared fetch: the entry, or nothing usable (followers then send their own request).
@@ -79,7 +82,7 @@ extension DynamoProxy {
         key: ItemKey,
         ticket: FillTicket
     ) -> EventLoopFuture<ProxyResponse> {
-        let flight = ItemFlightKey(key: key, namespace: call.namespace)
+        let flight = ItemFlightKey(key: key, namespace: call.namespace, ticket: ticket)
         if case .follower(let shared) = itemFlights.join(flight, on: call.eventLoop) {
             return shared.flatMap { fill in
                 guard case .entry(let entry) = fill,

@@ -36,7 +36,7 @@ package final class DynamoProxy: Sendable {
     let tables = TableRegistry()
     let itemFlights = SingleFlight<ItemFlightKey, ItemFill>()
     let queries: CacheStore<QueryKey, QueryEntry>
-    let queryFlights = SingleFlight<QueryKey, QueryEntry?>()
+    let queryFlights = SingleFlight<QueryFlightKey, QueryEntry?>()
     /// Monotonic nanoseconds; the cache core never reads a clock itself.
     let clock: @Sendable () -> UInt64
     let allocator = ByteBufferAllocator()

@@ -34,6 +34,12 @@ struct QueryKey: CacheKey {
     }
 }
 
+/// A fetch of one page under one stamp; identical concurrent misses under the same stamp share it.
+struct QueryFlightKey: Hashable, Sendable {
+    let key: QueryKey
+    let stamp: [UInt64]
+}
+
 /// One cached Query or Scan page: the storage server's answer without its consumed capacity, and the stamp
 /// (table generation, or epoch and partition buckets) its fetch began under; see TableRegistry.
 final class QueryEntry: Sendable {
@@ -151,7 +157,10 @@ extension DynamoProxy {
         partitions: [UInt64]?,
         capacity: ConsumedCapacityRequest?
     ) -> EventLoopFuture<ProxyResponse> {
-        if case .follower(let shared) = queryFlights.join(key, on: call.eventLoop) {
+        // The stamp is part of the flight: a read that arrives after a write to the table (or partition) was
+        // acknowledged has a newer stamp, so it never joins a fetch that began before the write.
+        let flight = QueryFlightKey(key: key, stamp: stamp)
+        if case .follower(let shared) = queryFlights.join(flight, on: call.eventLoop) {
             return shared.flatMap { entry in
                 guard let entry else { return self.passThrough(call, status: .miss) }
                 return call.eventLoop.makeSucceededFuture(self.queryAnswer(entry, capacity: capacity, status: .miss))
@@ -161,7 +170,7 @@ extension DynamoProxy {
             guard case .response(let upstream) = answer, upstream.head.status == .ok,
                 let object = try? JSONObject(parsing: upstream.body)
             else {
-                self.queryFlights.complete(key, with: nil)
+                self.queryFlights.complete(flight, with: nil)
                 if answer.errorCode == "ResourceNotFoundException" { self.flush(table: table) }
                 return self.response(for: answer).marked(.miss)
             }
@@ -179,7 +188,7 @@ extension DynamoProxy {
                     now: now
                 )
             }
-            self.queryFlights.complete(key, with: entry)
+            self.queryFlights.complete(flight, with: entry)
             return ProxyResponse(upstream: upstream).marked(.miss)
         }
     }
@@ -198,15 +207,15 @@ extension DynamoProxy {
         }
     }
 
-    /// The key attribute values of `item` under every key schema the table may have; nil when none is known.
+    /// The key attribute values of `item` under the table's confirmed key schema; nil when it is not confirmed.
+    /// A candidate schema comes from a request that may have named the wrong attributes (it failed), and a
+    /// partition the proxy gets wrong would leave that partition's pages stale: only a confirmed one is trusted.
     func keyValues(ofItem item: AttributeMap, in table: String) -> [AttributeValue]? {
-        guard let schemas = tables.schema(of: table)?.possibleKeys, !schemas.isEmpty else { return nil }
+        guard let names = tables.schema(of: table)?.confirmed else { return nil }
         var values: [AttributeValue] = []
-        for names in schemas {
-            for name in names {
-                guard let value = item[name] else { return nil }
-                values.append(value)
-            }
+        for name in names {
+            guard let value = item[name] else { return nil }
+            values.append(value)
         }
         return values
     }

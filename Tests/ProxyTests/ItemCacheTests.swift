@@ -146,6 +146,23 @@ import Upstream
         #expect(f.checkInvariants().isEmpty)
     }
 
+    @Test func aReadAfterAnAcknowledgedWriteNeverJoinsAnOlderFetch() {
+        let f = ProxyFixture()
+        learnSchema(f)
+        let before = f.call("GetItem", Self.getA)  // its fetch reads the old item...
+        let write = f.call("PutItem", #"{"TableName":"users","Item":"# + Self.itemA2 + "}")
+        f.storage.answer(at: 1, "{}")
+        #expect(write.isDone)
+        let after = f.call("GetItem", Self.getA)  // ...this read began after the write was acknowledged
+        if !after.isDone {
+            #expect(f.storage.pending.count == 2, "it must not wait for the older fetch")
+            f.storage.answer(at: 1, #"{"Item":"# + Self.itemA2 + "}")
+        }
+        f.storage.answer(at: 0, #"{"Item":"# + Self.itemA1 + "}")
+        #expect(before.isDone)
+        #expect(after.json == json(#"{"Item":"# + Self.itemA2 + "}"))
+    }
+
     @Test func aFillThatStartedBeforeAnUpdateNeverLandsAfterIt() {
         let f = ProxyFixture()
         let read = f.call("GetItem", Self.getA)

@@ -168,6 +168,36 @@ import Upstream
         #expect(f.call("Query", Self.query).status == "hit")
     }
 
+    @Test func aQueryAfterAnAcknowledgedWriteNeverJoinsAnOlderFetch() {
+        let f = ProxyFixture()
+        let before = f.call("Query", Self.query)
+        let write = f.call("PutItem", #"{"TableName":"users","Item":{"id":{"S":"a"},"v":{"N":"2"}}}"#)
+        f.storage.answer(at: 1, "{}")
+        #expect(write.isDone)
+        let after = f.call("Query", Self.query)
+        #expect(f.storage.pending.count == 2, "it must not wait for the older fetch")
+        f.storage.answer(at: 1, Self.page2)
+        f.storage.answer(at: 0, Self.page1)
+        #expect(before.body == Self.page1)
+        #expect(after.body == Self.page2)
+    }
+
+    @Test func aKeyGuessedFromAFailedReadIsNotTrustedForPartitions() {
+        let f = ProxyFixture()
+        // A GetItem naming the wrong key attribute fails, but its names were noted as a candidate schema.
+        let wrong = f.call("GetItem", #"{"TableName":"users","Key":{"v":{"N":"1"}}}"#)
+        f.storage.answer(
+            status: .badRequest,
+            #"{"__type":"com.amazon.coral.validate#ValidationException","message":"The provided key element does not match the schema"}"#
+        )
+        #expect(wrong.code == 400)
+        fill(f)
+        let put = f.call("PutItem", #"{"TableName":"users","Item":{"id":{"S":"a"},"v":{"N":"1"}}}"#)
+        f.storage.answer("{}")
+        #expect(put.isDone)
+        #expect(f.call("Query", Self.query).isDone == false, "the put may be in partition a: the page must be stale")
+    }
+
     @Test func identicalConcurrentQueriesShareOneRequest() {
         let f = ProxyFixture()
         let first = f.call("Query", Self.query)
