@@ -236,10 +236,10 @@ package final class DynamoProxy: Sendable {
     /// A response whose body the proxy composed (or stored): DynamoDB's content type and the body's checksum.
     func composed(body: ByteBuffer, checksum: String? = nil, status: HTTPResponseStatus = .ok) -> ProxyResponse {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(4)
+        headers.reserveCapacity(6)  // + x-dynamo-cache, request id and content-length, added later
         headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
         headers.add(name: "x-amz-crc32", value: checksum ?? String(CRC32.checksum(body)))
-        return ProxyResponse(status: status, headers: headers, body: body)
+        return ProxyResponse(status: status, headers: headers, body: body, needsRequestID: true)
     }
 }
 

@@ -76,12 +76,6 @@ final class ItemEntry: Sendable {
         self.init(namespace: namespace, body: body, itemRange: 8..<(8 + itemJSON.readableBytes))
     }
 
-    /// The stored item, parsed; for answers that need a projection.
-    func item() throws(WireError) -> AttributeMap? {
-        guard let itemRange else { return nil }
-        return try AttributeMap(parsing: body.getSlice(at: itemRange.lowerBound, length: itemRange.count)!)
-    }
-
     /// Bytes charged against the cache budget.
     var weight: Int { body.readableBytes + namespace.value.utf8.count + checksum.utf8.count + 64 }
 }

@@ -13,16 +13,21 @@ package struct ProxyRequest: Sendable {
     }
 }
 
-/// A complete response for the client. The server adds only framing (`content-length`, `connection`).
+/// A complete response for the client. The server adds framing (`content-length`, `connection`) and, to
+/// answers the proxy composed itself, a request id.
 package struct ProxyResponse: Sendable {
     package var status: HTTPResponseStatus
     package var headers: HTTPHeaders
     package var body: ByteBuffer
+    /// True for answers composed by the proxy (hits, its own errors): they need an `x-amzn-RequestId`, which
+    /// the server generates per connection. Answers of the storage server carry its own.
+    package var needsRequestID: Bool
 
-    package init(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer) {
+    package init(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, needsRequestID: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.needsRequestID = needsRequestID
     }
 }
 

@@ -25,7 +25,7 @@ package struct DataPlaneConfiguration: Sendable {
 }
 
 extension HTTPListener {
-    /// The DynamoDB-facing listener: every connection gets the protocol-error handler and the data-plane handler.
+    /// The DynamoDB-facing listener: every connection gets the HTTP/1 codec and the data-plane handler.
     package static func dataPlane(
         _ configuration: DataPlaneConfiguration,
         proxy: DynamoProxy,
@@ -41,7 +41,6 @@ extension HTTPListener {
             shutdownGrace: configuration.shutdownGrace,
             logger: logger
         ) { channel in
-            try channel.pipeline.syncOperations.addHandler(ProtocolErrorHandler(proxy: proxy))
             try channel.pipeline.syncOperations.addHandler(
                 DataPlaneHandler(proxy: proxy, maxRequestBytes: maxRequestBytes)
             )

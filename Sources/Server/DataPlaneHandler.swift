@@ -3,10 +3,13 @@ import NIOCore
 import NIOHTTP1
 import Proxy
 
-/// One client connection of the data plane: aggregates each request, hands it to the proxy, writes the answer.
+/// One client connection of the data plane: aggregates each request, hands it to the proxy, writes the answer,
+/// and answers malformed HTTP with a DynamoDB-style error before closing (the byte stream can no longer be
+/// trusted) rather than with a bare 400 or a silent close.
 ///
 /// HTTPServerPipelineHandler sits before it, so requests arrive one at a time even when a client pipelines;
-/// the next request is not read until this one's response has ended.
+/// the next request is not read until this one's response has ended. Protocol errors are handled here rather
+/// than in a handler of their own so that every response does not pass through one more outbound hop.
 final class DataPlaneHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -83,6 +86,23 @@ final class DataPlaneHandler: ChannelInboundHandler {
         }
     }
 
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        switch state {
+        case .idle, .receiving:
+            let response = proxy.malformedHTTP("\(error)")
+            // Answered as to a request that asked to close: the connection closes once the answer is out.
+            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
+            head.headers.add(name: "connection", value: "close")
+            respond(context: context, to: head, with: response)
+        case .waiting, .discarding:
+            context.close(promise: nil)
+        }
+    }
+
     private func refuseTooLarge(context: ChannelHandlerContext, head: HTTPRequestHead, size: Int) {
         state = .discarding
         var closing = head
@@ -93,10 +113,11 @@ final class DataPlaneHandler: ChannelInboundHandler {
     private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead, with response: ProxyResponse) {
         let keepAlive = request.isKeepAlive
         var head = HTTPResponseHead(version: request.version, status: response.status, headers: response.headers)
-        if !head.headers.contains(name: "x-amzn-requestid") {
+        if response.needsRequestID {
             head.headers.add(name: "x-amzn-RequestId", value: requestIDs.make())
         }
-        head.headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        // Never present: hop-by-hop headers are stripped from upstream answers, composed ones have none.
+        head.headers.add(name: "content-length", value: String(response.body.readableBytes))
         if !keepAlive {
             head.headers.replaceOrAdd(name: "connection", value: "close")
         } else if request.version.minor == 0 {
