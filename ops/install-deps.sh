@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs what building and testing DynamoCache needs and a fresh machine may lack: jemalloc (the proxy's
-# allocator) and the Python side of the tests (moto_server as the local storage server, boto3, the AWS CLI,
-# pytest). Idempotent: a machine that has everything is left alone.
+# allocator), the Python side of the tests (moto_server as the local storage server, boto3, the AWS CLI,
+# pytest) and, for the tests only, headless Chromium (the dashboard test renders the page in it).
+# Idempotent: a machine that has everything is left alone. DYNAMO_CACHE_NO_BROWSER=1 skips Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-if ! pkg-config --exists jemalloc 2>/dev/null; then
-  echo "install-deps: installing libjemalloc-dev" >&2
+packages=()
+pkg-config --exists jemalloc 2>/dev/null || packages+=(libjemalloc-dev pkg-config)
+if [[ ${DYNAMO_CACHE_NO_BROWSER:-0} != 1 ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  packages+=(chromium)
+fi
+if ((${#packages[@]})); then
+  echo "install-deps: installing ${packages[*]}" >&2
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc-dev pkg-config >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
 if ! python3 -c 'import boto3, moto, awscli, pytest, flask_cors' 2>/dev/null || ! command -v moto_server >/dev/null; then

@@ -77,7 +77,7 @@ extension DynamoProxy {
                     let parsed = try? BatchGetItemResponse(parsing: upstream.body)
                 else {
                     if answer.errorCode == "ResourceNotFoundException" {
-                        for table in request.tables { self.flush(table: table.tableName) }
+                        for table in request.tables { self.flush(table: table.tableName, cause: .notFound) }
                     }
                     return self.response(for: answer).marked(status)
                 }

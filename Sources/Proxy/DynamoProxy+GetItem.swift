@@ -84,6 +84,7 @@ extension DynamoProxy {
     ) -> EventLoopFuture<ProxyResponse> {
         let flight = ItemFlightKey(key: key, namespace: call.namespace, ticket: ticket)
         if case .follower(let shared) = itemFlights.join(flight, on: call.eventLoop) {
+            statistics.itemJoins.add()
             return shared.flatMap { fill in
                 guard case .entry(let entry) = fill,
                     let response = self.answer(from: entry, request: request, plan: plan, status: .miss)
@@ -106,7 +107,9 @@ extension DynamoProxy {
                 let parsed = try? GetItemResponse(parsing: upstream.body)
             else {
                 self.itemFlights.complete(flight, with: .failed)
-                if answer.errorCode == "ResourceNotFoundException" { self.flush(table: request.tableName) }
+                if answer.errorCode == "ResourceNotFoundException" {
+                    self.flush(table: request.tableName, cause: .notFound)
+                }
                 return self.response(for: answer).marked(.miss)
             }
             let entry = self.storeFill(

@@ -23,6 +23,7 @@ extension DynamoProxy {
         }
         return .deferred(
             send(call).map { [tables] answer in
+                self.statistics.invalidated(.partiql)
                 if let tables {
                     for table in tables { self.items.invalidateGroup(TableGroup.of(table)) }
                     self.afterWrite(tables.map { ($0, nil) })
@@ -41,7 +42,7 @@ extension DynamoProxy {
         let table = (try? TableDefinitionRequest(parsing: call.request.body, operation: operation))?.tableName
         return .deferred(
             send(call).map { answer in
-                self.flush(table: table)
+                self.flush(table: table, cause: .tableOperation)
                 if case .response(let upstream) = answer, upstream.head.status == .ok {
                     self.learnSchema(from: upstream.body)
                 }
@@ -57,7 +58,7 @@ extension DynamoProxy {
                 if case .response(let upstream) = answer, upstream.head.status == .ok {
                     self.learnSchema(from: upstream.body)
                 } else if answer.errorCode == "ResourceNotFoundException", let table = try? call.object.tableName() {
-                    self.flush(table: table)
+                    self.flush(table: table, cause: .notFound)
                 }
                 return self.response(for: answer).marked(.bypass)
             }

@@ -33,8 +33,9 @@ extension DynamoProxy {
                 case .notApplied:
                     break
                 case .tableNotFound:
-                    self.flush(table: table)
+                    self.flush(table: table, cause: .notFound)
                 case .conditionFailed, .unknown:
+                    self.statistics.invalidated(outcome == .unknown ? .unknownOutcome : .conditionFailed)
                     self.dropEveryKey(of: request.item, in: table)
                 }
                 return self.response(for: answer).marked(.write)
@@ -153,7 +154,9 @@ extension DynamoProxy {
                     if outcome != .notApplied {
                         for put in puts { self.dropEveryKey(of: put.item, in: put.table) }
                     }
-                    if outcome == .tableNotFound { for table in request.tables { self.flush(table: table.tableName) } }
+                    if outcome == .tableNotFound {
+                        for table in request.tables { self.flush(table: table.tableName, cause: .notFound) }
+                    }
                     return self.response(for: answer).marked(.write)
                 }
                 // Unprocessed requests were not written: their entries stay as they are.
@@ -239,7 +242,7 @@ extension DynamoProxy {
                     }
                 }
                 if answer.errorCode == "ResourceNotFoundException" {
-                    for item in request.items { self.flush(table: item.tableName) }
+                    for item in request.items { self.flush(table: item.tableName, cause: .notFound) }
                 }
                 return self.response(for: answer).marked(.write)
             }
@@ -253,7 +256,7 @@ extension DynamoProxy {
     func unparsedWrite(_ call: Call) -> EventLoopFuture<ProxyResponse> {
         send(call).map { answer in
             if WriteOutcome(answer) != .notApplied {
-                self.flush(table: (try? call.object.tableName()).flatMap { $0 })
+                self.flush(table: (try? call.object.tableName()).flatMap { $0 }, cause: .unknownOutcome)
             }
             return self.response(for: answer).marked(.write)
         }
@@ -316,9 +319,10 @@ extension DynamoProxy {
         case .applied, .notApplied:
             break
         case .tableNotFound:
-            if let table { flush(table: table) }
+            if let table { flush(table: table, cause: .notFound) }
             for key in keys { items.invalidate(key) }
         case .conditionFailed, .unknown:
+            statistics.invalidated(outcome == .unknown ? .unknownOutcome : .conditionFailed)
             for key in keys { items.invalidate(key) }
         }
     }

@@ -40,6 +40,8 @@ package final class DynamoProxy: Sendable {
     /// Monotonic nanoseconds; the cache core never reads a clock itself.
     let clock: @Sendable () -> UInt64
     let allocator = ByteBufferAllocator()
+    /// The counters behind `/stats` and `/metrics`.
+    package let statistics = ProxyStatistics()
 
     package init(
         storage: any StorageServer,
@@ -106,7 +108,8 @@ package final class DynamoProxy: Sendable {
     // MARK: Admin
 
     /// Drops every cache entry, or those of one table (its items, and its query and scan pages).
-    package func flush(table: String?) {
+    package func flush(table: String?, cause: InvalidationCause = .flush) {
+        statistics.invalidated(cause)
         if let table {
             let table = TableName.normalized(table)
             tables.forget(table)
@@ -149,8 +152,14 @@ package final class DynamoProxy: Sendable {
         var head = call.request.head
         HopByHopHeaders.remove(from: &head.headers)
         let request = UpstreamRequest(head: head, body: body ?? call.request.body)
-        return storage.execute(request, on: call.eventLoop).map { UpstreamAnswer.response($0) }.recover { error in
-            .failed(error as? UpstreamError ?? .connectionLost("\(error)"))
+        let started = clock()
+        return storage.execute(request, on: call.eventLoop).map { response in
+            self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: nil)
+            return UpstreamAnswer.response(response)
+        }.recover { error in
+            let failure = error as? UpstreamError ?? .connectionLost("\(error)")
+            self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: UpstreamErrorKind(failure))
+            return .failed(failure)
         }
     }
 
@@ -169,7 +178,7 @@ package final class DynamoProxy: Sendable {
     func passThrough(_ call: Call, status: CacheStatus) -> EventLoopFuture<ProxyResponse> {
         send(call).map { answer in
             if answer.errorCode == "ResourceNotFoundException", let table = try? call.object.tableName() {
-                self.flush(table: table)
+                self.flush(table: table, cause: .notFound)
             }
             return self.response(for: answer).marked(status)
         }
@@ -268,5 +277,29 @@ extension ProxyResponse {
         var headers = upstream.head.headers
         HopByHopHeaders.remove(from: &headers)
         self.init(status: upstream.head.status, headers: headers, body: upstream.body)
+    }
+}
+
+extension UpstreamErrorKind {
+    init(_ error: UpstreamError) {
+        switch error {
+        case .connectFailed, .invalidURL, .shutdown: self = .unreachable
+        case .responseTimeout: self = .timeout
+        case .connectionLost: self = .connectionLost
+        case .invalidResponse: self = .invalidResponse
+        }
+    }
+}
+
+extension DynamoProxy {
+    /// Counts an answer once it is written: the server calls this for every request on the data plane.
+    package func didAnswer(_ request: HTTPRequestHead, with response: ProxyResponse, nanoseconds: UInt64) {
+        statistics.record(
+            operation: OperationLabel(APITarget(xAmzTarget: request.headers.first(name: "x-amz-target"))),
+            outcome: OutcomeLabel(response.headers.first(name: CacheStatus.headerName)),
+            status: response.status,
+            errorCode: UpstreamErrorCode.code(in: response.body),
+            nanoseconds: nanoseconds
+        )
     }
 }

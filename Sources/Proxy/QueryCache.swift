@@ -161,6 +161,7 @@ extension DynamoProxy {
         // acknowledged has a newer stamp, so it never joins a fetch that began before the write.
         let flight = QueryFlightKey(key: key, stamp: stamp)
         if case .follower(let shared) = queryFlights.join(flight, on: call.eventLoop) {
+            statistics.queryJoins.add()
             return shared.flatMap { entry in
                 guard let entry else { return self.passThrough(call, status: .miss) }
                 return call.eventLoop.makeSucceededFuture(self.queryAnswer(entry, capacity: capacity, status: .miss))
@@ -171,7 +172,7 @@ extension DynamoProxy {
                 let object = try? JSONObject(parsing: upstream.body)
             else {
                 self.queryFlights.complete(flight, with: nil)
-                if answer.errorCode == "ResourceNotFoundException" { self.flush(table: table) }
+                if answer.errorCode == "ResourceNotFoundException" { self.flush(table: table, cause: .notFound) }
                 return self.response(for: answer).marked(.miss)
             }
             // Stored without consumed capacity: one entry serves callers who ask for it and callers who do not.
@@ -204,6 +205,7 @@ extension DynamoProxy {
                 return hashes.count == values.count ? hashes : nil
             }
             tables.advance(write.table, partitions: hashes)
+            statistics.invalidated(.write)
         }
     }
 

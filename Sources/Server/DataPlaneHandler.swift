@@ -26,6 +26,8 @@ final class DataPlaneHandler: ChannelInboundHandler {
     private let maxRequestBytes: Int
     private var state = State.idle
     private var requestIDs = RequestIDGenerator()
+    /// When the current request's head arrived (monotonic nanoseconds), for the latency figures.
+    private var started: UInt64 = 0
 
     init(proxy: DynamoProxy, maxRequestBytes: Int) {
         self.proxy = proxy
@@ -35,6 +37,7 @@ final class DataPlaneHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
+            started = NIODeadline.now().uptimeNanoseconds
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxRequestBytes {
                 refuseTooLarge(context: context, head: head, size: length)
                 return
@@ -93,6 +96,7 @@ final class DataPlaneHandler: ChannelInboundHandler {
         }
         switch state {
         case .idle, .receiving:
+            if case .idle = state { started = NIODeadline.now().uptimeNanoseconds }
             let response = proxy.malformedHTTP("\(error)")
             // Answered as to a request that asked to close: the connection closes once the answer is out.
             var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
@@ -111,6 +115,7 @@ final class DataPlaneHandler: ChannelInboundHandler {
     }
 
     private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead, with response: ProxyResponse) {
+        proxy.didAnswer(request, with: response, nanoseconds: NIODeadline.now().uptimeNanoseconds &- started)
         let keepAlive = request.isKeepAlive
         var head = HTTPResponseHead(version: request.version, status: response.status, headers: response.headers)
         if response.needsRequestID {

@@ -45,6 +45,11 @@ package final class HTTPListener: Service, Sendable {
         self.initializer = initializer
     }
 
+    /// Connections open now.
+    package var connectionCount: Int {
+        state.withLockedValue { $0.connections.count }
+    }
+
     /// Binds the socket and starts accepting; returns the bound address (port 0 picks a free port).
     package func bind() async throws -> SocketAddress {
         let initializer = self.initializer

@@ -1,5 +1,4 @@
 import CJemalloc
-import CacheCore
 import Foundation
 
 /// Reads jemalloc's statistics through `mallctl`. jemalloc is linked as this executable's allocator; reading its
@@ -40,32 +39,8 @@ enum Jemalloc {
     }
 }
 
-/// The `/stats` document: the caches' counters and the allocator's figures.
-enum AdminStats {
-    static func json(allocatorVersion: String?, itemCache: CacheStoreStats, queryCache: CacheStoreStats) -> String {
-        var allocator = #"{"name":"system"}"#
-        if let version = allocatorVersion, let stats = Jemalloc.stats() {
-            allocator = """
-                {"name":"jemalloc","version":\(quoted(version)),"allocated_bytes":\(stats.allocated),\
-                "active_bytes":\(stats.active),"resident_bytes":\(stats.resident),"mapped_bytes":\(stats.mapped),\
-                "retained_bytes":\(stats.retained)}
-                """
-        }
-        return """
-            {"item_cache":\(cache(itemCache)),"query_cache":\(cache(queryCache)),"allocator":\(allocator)}
-
-            """
-    }
-
-    private static func cache(_ s: CacheStoreStats) -> String {
-        """
-        {"hits":\(s.hits),"misses":\(s.misses),"entries":\(s.entries),"bytes":\(s.bytes),\
-        "capacity_bytes":\(s.capacityBytes),"insertions":\(s.insertions),"evictions":\(s.evictions),\
-        "evicted_bytes":\(s.evictedBytes),"expirations":\(s.expirations),"invalidations":\(s.invalidations),\
-        "discarded_fills":\(s.discardedFills),"rejected_too_large":\(s.rejectedTooLarge)}
-        """
-    }
-
+/// Reads `name=value` from an admin URL's query string (percent-decoded); quotes JSON strings.
+enum AdminQuery {
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {
         var out = "\""
@@ -79,10 +54,7 @@ enum AdminStats {
         }
         return out + "\""
     }
-}
 
-/// Reads `name=value` from an admin URL's query string (percent-decoded).
-enum AdminQuery {
     static func value(of name: String, in query: Substring) -> String? {
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -1,0 +1,269 @@
+/// The monitoring dashboard served at `GET ADMIN/` by the admin listener.
+///
+/// One self-contained HTML document: inline CSS, inline JavaScript and inline SVG charts; it loads nothing
+/// except `fetch("stats")` every 2 s. The URL is relative on purpose, so the page works behind any host, port
+/// or path prefix (as long as the page URL ends in `/`). It reads only the `GET ADMIN/stats` JSON of the
+/// monitoring contract; figures are rendered as text (the charts are an addition, not the only copy).
+/// `Tests/e2e/test_dashboard.py` renders it in headless Chromium against the real proxy, and
+/// `Tests/e2e/dashboard_dev.py` serves it with a fake `/stats` for development; both read this file, so keep
+/// the page between the `#"""` line and the `"""#` line, unindented.
+package enum DashboardPage {
+    /// The complete page (UTF-8). It contains no `"""` and no backslash-hash, so the raw delimiter is safe.
+    package static let html: String = #"""
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>DynamoCache</title>
+        <style>
+        :root { --fg: #17202e; --muted: #5b6474; --bg: #f4f5f7; --card: #fff; --line: #e3e6eb;
+                --blue: #1d5fd1; --orange: #c2590a; --green: #137a3f; --red: #b42318; }
+        * { box-sizing: border-box; }
+        body { margin: 0; background: var(--bg); color: var(--fg);
+               font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+        header { display: flex; flex-wrap: wrap; align-items: baseline; gap: .4rem 1.2rem; padding: 1rem 1.5rem .5rem; }
+        h1 { margin: 0; font-size: 1.35rem; }
+        #meta { color: var(--muted); font-size: .85rem; }
+        main { padding: 0 1.5rem 1.5rem; }
+        #banner { margin: .5rem 1.5rem; padding: .6rem .9rem; border: 1px solid var(--red); border-radius: 6px;
+                  background: #fdecea; color: var(--red); font-weight: 600; }
+        /* Figures from a failed poll stay visible but dimmed, so nobody mistakes them for live ones. */
+        body.stale .figures, body.stale .charts { opacity: .55; }
+        .figures { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); }
+        .charts { display: grid; gap: .75rem; margin-top: .75rem; grid-template-columns: repeat(auto-fill, minmax(min(100%, 440px), 1fr)); }
+        .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .7rem .9rem; }
+        .label { color: var(--muted); font-size: .85rem; font-weight: 600; }
+        .big { font-size: 1.9rem; font-weight: 650; font-variant-numeric: tabular-nums; line-height: 1.2; }
+        .sub { color: var(--muted); font-size: .85rem; font-variant-numeric: tabular-nums; }
+        .sub b { color: var(--fg); font-weight: 600; }
+        figure { margin: 0; }
+        figcaption { display: flex; justify-content: space-between; gap: .5rem; flex-wrap: wrap; }
+        figcaption .sub { text-align: right; }
+        svg { display: block; width: 100%; height: 160px; margin-top: .3rem; }
+        svg text { font-size: 11px; fill: var(--muted); font-variant-numeric: tabular-nums; }
+        svg .grid { stroke: var(--line); stroke-width: 1; }
+        svg .line { fill: none; stroke-width: 1.8; stroke-linejoin: round; stroke-linecap: round; }
+        svg .dot { stroke-width: 5; }
+        .s0 { stroke: var(--blue); } .s1 { stroke: var(--orange); }
+        .key0, .key1 { display: inline-block; width: .8em; height: .25em; vertical-align: middle; margin-right: .25em; }
+        .key0 { background: var(--blue); } .key1 { background: var(--orange); }
+        </style>
+        </head>
+        <body>
+        <header>
+          <h1>DynamoCache</h1>
+          <span id="meta">connecting…</span>
+        </header>
+        <div id="banner" role="alert" hidden></div>
+        <main>
+          <section class="figures" aria-label="Current figures">
+            <div class="card"><div class="label">Item cache hit ratio</div><div class="big" id="item-hit">–</div>
+              <div class="sub">last minute <b id="item-hit-1m">–</b></div></div>
+            <div class="card"><div class="label">Query cache hit ratio</div><div class="big" id="query-hit">–</div>
+              <div class="sub">last minute <b id="query-hit-1m">–</b></div></div>
+            <div class="card"><div class="label">Scan hit ratio</div><div class="big" id="scan-hit">–</div>
+              <div class="sub">last minute <b id="scan-hit-1m">–</b></div></div>
+            <div class="card"><div class="label">Requests / s</div><div class="big" id="rate">–</div>
+              <div class="sub">total <b id="total">–</b></div></div>
+            <div class="card"><div class="label">Latency p50 (1 min)</div><div class="big" id="p50">–</div>
+              <div class="sub">p90 <b id="p90">–</b></div></div>
+            <div class="card"><div class="label">Latency p99 (1 min)</div><div class="big" id="p99">–</div>
+              <div class="sub">max <b id="pmax">–</b></div></div>
+            <div class="card"><div class="label">Memory (resident)</div><div class="big" id="resident">–</div>
+              <div class="sub">allocated <b id="allocated">–</b></div></div>
+            <div class="card"><div class="label">Item cache memory</div><div class="big" id="item-util">–</div>
+              <div class="sub"><b id="item-bytes">–</b> of <b id="item-cap">–</b>, <b id="item-entries">–</b> entries</div></div>
+            <div class="card"><div class="label">Query cache memory</div><div class="big" id="query-util">–</div>
+              <div class="sub"><b id="query-bytes">–</b> of <b id="query-cap">–</b>, <b id="query-entries">–</b> entries</div></div>
+            <div class="card"><div class="label">Connections</div><div class="big" id="connections">–</div>
+              <div class="sub">client connections now</div></div>
+            <div class="card"><div class="label">Errors / faults</div><div class="big" id="errfault">–</div>
+              <div class="sub">4xx / 5xx; throttled <b id="throttled">–</b></div></div>
+          </section>
+          <section class="charts" aria-label="History, one sample per second">
+            <figure class="card"><figcaption><span class="label">Hit ratio</span><span class="sub" id="c-hit-text">–</span></figcaption>
+              <svg id="c-hit" role="img" aria-label="Hit ratio per second"></svg></figure>
+            <figure class="card"><figcaption><span class="label">Requests / s</span><span class="sub" id="c-rate-text">–</span></figcaption>
+              <svg id="c-rate" role="img" aria-label="Requests per second"></svg></figure>
+            <figure class="card"><figcaption><span class="label"><i class="key0"></i>p50 <i class="key1"></i>p99 latency</span>
+              <span class="sub" id="c-lat-text">–</span></figcaption>
+              <svg id="c-lat" role="img" aria-label="p50 and p99 latency per second"></svg></figure>
+            <figure class="card"><figcaption><span class="label">Resident memory</span><span class="sub" id="c-mem-text">–</span></figcaption>
+              <svg id="c-mem" role="img" aria-label="Resident memory"></svg></figure>
+          </section>
+        </main>
+        <script>
+        "use strict";
+        const POLL_MS = 2000;
+        const DASH = "–";
+
+        // Only finite numbers count; anything else (null, missing, a string) is "no value".
+        function num(v) { return typeof v === "number" && isFinite(v) ? v : null; }
+        function pct(r) { r = num(r); return r === null ? DASH : (r * 100).toFixed(1) + "%"; }
+        function int(n) {
+          n = num(n); if (n === null) return DASH;
+          return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+        }
+        function ms(v) {
+          v = num(v); if (v === null) return DASH;
+          if (v === 0) return "0 ms";
+          const d = v < 0.1 ? 3 : v < 10 ? 2 : v < 100 ? 1 : 0;
+          return v.toFixed(d) + " ms";
+        }
+        function bytes(b) {
+          b = num(b); if (b === null) return DASH;
+          const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+          let i = 0;
+          while (Math.abs(b) >= 1024 && i < units.length - 1) { b /= 1024; i++; }
+          return (i === 0 ? String(Math.round(b)) : b.toFixed(Math.abs(b) < 10 ? 2 : Math.abs(b) < 100 ? 1 : 0)) + " " + units[i];
+        }
+        function clock(t) {
+          const d = new Date(t * 1000), p = (x) => String(x).padStart(2, "0");
+          return p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+        }
+        function duration(s) {
+          s = num(s); if (s === null) return DASH;
+          s = Math.floor(s);
+          if (s < 3600) return Math.floor(s / 60) + "m " + (s % 60) + "s";
+          if (s < 86400) return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m";
+          return Math.floor(s / 86400) + "d " + Math.floor(s % 86400 / 3600) + "h";
+        }
+        function set(id, text) { document.getElementById(id).textContent = text; }
+
+        // ---- SVG line charts ----
+        // The viewBox is the element's real size (redrawn on resize), so axis text is never scaled.
+        const H = 160, X0 = 62, Y0 = 8, Y1 = 134;
+
+        // series: [[t, value|null], ...] per line. A null breaks the line, so a gap shows as a gap, not a slope.
+        function chart(id, series, fmt, opts) {
+          const svg = document.getElementById(id);
+          const W = Math.max(200, Math.round(svg.getBoundingClientRect().width) || 400), X1 = W - 8;
+          svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+          const all = series.flat().filter((p) => p[1] !== null);
+          const ts = series.flat().map((p) => p[0]);
+          let out = '<line class="grid" x1="' + X0 + '" y1="' + Y0 + '" x2="' + X1 + '" y2="' + Y0 + '"/>' +
+                    '<line class="grid" x1="' + X0 + '" y1="' + Y1 + '" x2="' + X1 + '" y2="' + Y1 + '"/>';
+          if (all.length === 0) {
+            svg.innerHTML = out + '<text class="empty" x="' + (X0 + X1) / 2 + '" y="76" text-anchor="middle">no data yet</text>';
+            return;
+          }
+          const vs = all.map((p) => p[1]);
+          let lo = opts.min !== undefined ? opts.min : Math.min(...vs);
+          let hi = opts.max !== undefined ? opts.max : Math.max(...vs);
+          if (hi <= lo) { hi = lo + (lo === 0 ? 1 : Math.abs(lo) * 0.1); }
+          const tMin = Math.min(...ts), tMax = Math.max(...ts);
+          const x = (t) => tMax === tMin ? (X0 + X1) / 2 : X0 + (t - tMin) / (tMax - tMin) * (X1 - X0);
+          const y = (v) => Y1 - (v - lo) / (hi - lo) * (Y1 - Y0);
+          series.forEach((pts, i) => {
+            // Runs of consecutive values become polylines; a sample alone between gaps (common with light
+            // traffic) becomes a dot, a zero-length segment drawn with a wide round cap.
+            const runs = [];
+            let run = [];
+            for (const [t, v] of pts) {
+              if (v === null) { if (run.length) runs.push(run); run = []; continue; }
+              run.push(x(t).toFixed(1) + " " + y(v).toFixed(1));
+            }
+            if (run.length) runs.push(run);
+            const lines = runs.filter((r) => r.length > 1).map((r) => "M" + r.join(" L")).join(" ");
+            const dots = runs.filter((r) => r.length === 1).map((r) => "M" + r[0] + " l0 0").join(" ");
+            if (lines) out += '<path class="line s' + i + '" d="' + lines + '"/>';
+            if (dots) out += '<path class="line dot s' + i + '" d="' + dots + '"/>';
+          });
+          out += '<text x="' + (X0 - 6) + '" y="' + (Y0 + 4) + '" text-anchor="end" class="ymax">' + fmt(hi) + '</text>' +
+                 '<text x="' + (X0 - 6) + '" y="' + (Y1 + 4) + '" text-anchor="end" class="ymin">' + fmt(lo) + '</text>' +
+                 '<text x="' + X0 + '" y="152" class="xmin">' + clock(tMin) + '</text>' +
+                 '<text x="' + X1 + '" y="152" text-anchor="end" class="xmax">' + clock(tMax) + '</text>';
+          svg.innerHTML = out; // every interpolated value above is a number we formatted, never text from the server
+        }
+
+        // The caption states the same data in words: last value and range.
+        function caption(id, vals, fmt) {
+          const v = vals.filter((x) => x !== null);
+          set(id, v.length ? "last " + fmt(v[v.length - 1]) + " · min " + fmt(Math.min(...v)) + " · max " + fmt(Math.max(...v)) : "no data yet");
+        }
+
+        function render(s) {
+          const c = s.caches || {}, item = c.item || s.item_cache || {}, query = c.query || s.query_cache || {};
+          const scan = c.scan || {}, req = s.requests || {}, lat = s.latency_ms_1m || {};
+          const mem = s.memory || s.allocator || {};
+          const hist = Array.isArray(s.history) ? s.history.filter((h) => h && num(h.t) !== null) : [];
+          const last = hist.length ? hist[hist.length - 1] : null;
+
+          set("item-hit", pct(item.hit_ratio)); set("item-hit-1m", pct(item.hit_ratio_1m));
+          set("query-hit", pct(query.hit_ratio)); set("query-hit-1m", pct(query.hit_ratio_1m));
+          set("scan-hit", pct(scan.hit_ratio)); set("scan-hit-1m", pct(scan.hit_ratio_1m));
+          set("rate", last ? int(last.requests) : DASH); set("total", int(req.total));
+          set("p50", ms(lat.p50)); set("p90", ms(lat.p90)); set("p99", ms(lat.p99)); set("pmax", ms(lat.max));
+          set("resident", bytes(mem.resident_bytes)); set("allocated", bytes(mem.allocated_bytes));
+          for (const [k, o] of [["item", item], ["query", query]]) {
+            set(k + "-util", pct(o.memory_utilization)); set(k + "-bytes", bytes(o.bytes));
+            set(k + "-cap", bytes(o.capacity_bytes)); set(k + "-entries", int(o.entries));
+          }
+          set("connections", int(s.connections));
+          set("errfault", int(req.errors) + " / " + int(req.faults)); set("throttled", int(req.throttled));
+          const alloc = mem.allocator || mem.name, version = String(mem.version || "").split("-")[0];
+          set("meta", "up " + duration(s.uptime_seconds) + (alloc ? " · " + alloc + " " + version : "") +
+              " · updated " + clock(Date.now() / 1000));
+
+          const ratio = hist.map((h) => {
+            const a = num(h.hits), b = num(h.misses);
+            return [h.t, a !== null && b !== null && a + b > 0 ? a / (a + b) : null];
+          });
+          const rate = hist.map((h) => [h.t, num(h.requests)]);
+          const p50 = hist.map((h) => [h.t, num(h.p50_ms)]), p99 = hist.map((h) => [h.t, num(h.p99_ms)]);
+          const res = hist.map((h) => [h.t, num(h.resident_bytes)]);
+          chart("c-hit", [ratio], (v) => (v * 100).toFixed(0) + "%", { min: 0, max: 1 });
+          chart("c-rate", [rate], (v) => int(v) + "/s", { min: 0 });
+          chart("c-lat", [p50, p99], ms, { min: 0 });
+          chart("c-mem", [res], bytes, {});
+          caption("c-hit-text", ratio.map((p) => p[1]), pct);
+          caption("c-rate-text", rate.map((p) => p[1]), (v) => int(v) + "/s");
+          const l50 = p50.filter((p) => p[1] !== null), l99 = p99.filter((p) => p[1] !== null);
+          set("c-lat-text", l99.length ? "last p50 " + ms(l50.length ? l50[l50.length - 1][1] : null) +
+              " · p99 " + ms(l99[l99.length - 1][1]) + " · max p99 " + ms(Math.max(...l99.map((p) => p[1]))) : "no data yet");
+          caption("c-mem-text", res.map((p) => p[1]), bytes);
+        }
+
+        let lastOK = null, lastStats = null;
+        let resizeTimer = 0;
+        addEventListener("resize", () => {
+          clearTimeout(resizeTimer);
+          resizeTimer = setTimeout(() => { if (lastStats) try { render(lastStats); } catch (e) { /* next poll reports it */ } }, 150);
+        });
+
+        function problem(msg) {
+          const b = document.getElementById("banner");
+          b.textContent = msg + (lastOK ? " Showing figures from " + clock(lastOK) + "." : "") + " Retrying every " + POLL_MS / 1000 + " s.";
+          b.hidden = false;
+          document.body.classList.add("stale");
+        }
+
+        async function poll() {
+          let s;
+          try {
+            const r = await fetch("stats", { cache: "no-store", signal: AbortSignal.timeout(5000) });
+            if (!r.ok) throw new Error("HTTP " + r.status);
+            s = await r.json();
+          } catch (e) {
+            problem("Cannot reach /stats (" + (e && e.name === "TimeoutError" ? "timed out" : e.message || e) + ").");
+            setTimeout(poll, POLL_MS);
+            return;
+          }
+          try {
+            render(s);
+            lastStats = s;
+            lastOK = Date.now() / 1000;
+            document.getElementById("banner").hidden = true;
+            document.body.classList.remove("stale");
+          } catch (e) {
+            problem("Cannot render /stats: " + e.message + ".");
+          }
+          setTimeout(poll, POLL_MS); // after the answer, so a slow proxy never gets overlapping polls
+        }
+        poll();
+        </script>
+        </body>
+        </html>
+        """#
+}

@@ -1,0 +1,138 @@
+"""Monitoring: after a known sequence of hits, misses, writes and errors through a fresh proxy, GET /metrics and
+GET /stats report exactly those counts; /healthz and /readyz answer as documented.
+
+A dedicated proxy instance (in front of moto B, with its own table) keeps the counts free of other tests' traffic.
+"""
+
+import re
+
+import botocore.exceptions
+import pytest
+
+from e2e_support import BOTO_CONFIG, ProxyProcess, admin_request, stop_process, unique
+
+
+def S(v):
+    return {"S": v}
+
+
+def metrics(p):
+    r = admin_request(p.admin_port, "GET", "/metrics")
+    assert r.status == 200, f"GET /metrics: HTTP {r.status}"
+    text = r.body.decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = re.fullmatch(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)", line)
+        assert m, f"not Prometheus text: {line!r}"
+        values[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return text, values
+
+
+def stats(p):
+    r = admin_request(p.admin_port, "GET", "/stats")
+    assert r.status == 200, f"GET /stats: HTTP {r.status}"
+    return r.json()
+
+
+def test_exact_counts_after_a_known_sequence(real_proxy, pair, motos, binary, log_dir):
+    p = ProxyProcess(binary, motos[1].url, log_dir, "proxy-monitoring")
+    t = unique("monitoring")
+    try:
+        c = pair.proxy.session.client("dynamodb", endpoint_url=p.data_url, config=BOTO_CONFIG)
+        c.create_table(TableName=t, BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        c.put_item(TableName=t, Item={"pk": S("a"), "v": S("1")})         # write; the key schema is known
+        c.get_item(TableName=t, Key={"pk": S("a")})                          # hit (the put stored it)
+        c.get_item(TableName=t, Key={"pk": S("a")})                          # hit
+        c.get_item(TableName=t, Key={"pk": S("b")})                          # miss (absent, now cached)
+        c.get_item(TableName=t, Key={"pk": S("b")})                          # hit
+        q = dict(TableName=t, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("a")})
+        c.query(**q)                                                          # query miss
+        c.query(**q)                                                          # query hit
+        c.scan(TableName=t)                                                   # scan miss
+        c.scan(TableName=t)                                                   # scan hit
+        c.get_item(TableName=t, Key={"pk": S("a")}, ConsistentRead=True)     # bypass
+        with pytest.raises(botocore.exceptions.ClientError) as error:        # a client error (4xx)
+            c.put_item(TableName=t, Item={"pk": S("a")}, ConditionExpression="attribute_not_exists(pk)")
+        assert error.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+        with pytest.raises(botocore.exceptions.ClientError):                 # 4xx from the server: no such table
+            c.get_item(TableName=t + "-missing", Key={"pk": S("a")})
+
+        text, m = metrics(p)
+        expected = {
+            'dynamocache_requests_total{operation="CreateTable"}': 1,
+            'dynamocache_requests_total{operation="PutItem"}': 2,
+            'dynamocache_requests_total{operation="GetItem"}': 6,
+            'dynamocache_requests_total{operation="Query"}': 2,
+            'dynamocache_requests_total{operation="Scan"}': 2,
+            'dynamocache_cache_hits_total{cache="item"}': 3,
+            'dynamocache_cache_misses_total{cache="item"}': 2,   # b, and the missing table's key
+            'dynamocache_cache_hits_total{cache="query"}': 1,
+            'dynamocache_cache_misses_total{cache="query"}': 1,
+            'dynamocache_cache_hits_total{cache="scan"}': 1,
+            'dynamocache_cache_misses_total{cache="scan"}': 1,
+            "dynamocache_request_errors_total": 2,
+            "dynamocache_request_faults_total": 0,
+            "dynamocache_requests_failed_total": 2,
+            "dynamocache_requests_throttled_total": 0,
+            'dynamocache_invalidations_total{cause="condition_failed"}': 1,
+            'dynamocache_invalidations_total{cause="not_found"}': 1,
+            'dynamocache_cache_entries{cache="item"}': 1,        # b; a was evicted by the failed condition
+            "dynamocache_upstream_ready": 1,
+        }
+        for key, value in expected.items():
+            assert m.get(key) == value, f"{key}: {m.get(key)} != {value}\n{text}"
+        # Every answer is in the latency histogram, by operation and outcome.
+        assert m['dynamocache_request_duration_seconds_count{operation="GetItem",outcome="hit"}'] == 3
+        assert m['dynamocache_request_duration_seconds_count{operation="Query",outcome="miss"}'] == 1
+        assert m["dynamocache_jemalloc_resident_bytes"] > 0
+        assert "# TYPE dynamocache_requests_total counter" in text
+        assert "# TYPE dynamocache_request_duration_seconds histogram" in text
+        # Labels come from closed sets: no table name or key ever appears.
+        assert t not in text and '"a"' not in text
+
+        s = stats(p)
+        assert s["requests"]["total"] == 13
+        assert s["requests"]["by_outcome"] == {"hit": 5, "miss": 4, "partial": 0, "bypass": 2, "write": 2,
+                                               "rejected": 0}
+        assert (s["requests"]["errors"], s["requests"]["faults"], s["requests"]["failed"]) == (2, 0, 2)
+        item = s["caches"]["item"]
+        assert (item["hits"], item["misses"], item["entries"]) == (3, 2, 1)
+        assert item["hit_ratio"] == pytest.approx(0.6)
+        assert (s["caches"]["query"]["hits"], s["caches"]["query"]["misses"]) == (1, 1)
+        assert (s["caches"]["scan"]["hits"], s["caches"]["scan"]["misses"]) == (1, 1)
+        assert s["item_cache"] == item and s["query_cache"] == s["caches"]["query"]
+        assert s["memory"]["allocator"] == "jemalloc" and s["memory"]["resident_bytes"] > 0
+        assert s["connections"] >= 1
+        # The sampler has run at least once since start (one sample per second).
+        assert isinstance(s["history"], list)
+
+        assert admin_request(p.admin_port, "GET", "/healthz").status == 200
+        assert admin_request(p.admin_port, "GET", "/readyz").status == 200
+        page = admin_request(p.admin_port, "GET", "/")
+        assert page.status == 200 and b"<html" in page.body.lower()
+        c.delete_table(TableName=t)
+    finally:
+        code = stop_process(p.proc)
+    assert code == 0, f"exit code {code}; stderr: {p.stderr_tail()}"
+
+
+def test_readyz_fails_while_the_storage_server_is_unreachable(real_proxy, binary, log_dir):
+    from e2e_support import free_port
+    p = ProxyProcess(binary, f"http://127.0.0.1:{free_port()}", log_dir, "proxy-unready",
+                     extra_args=["--upstream-connect-timeout", "500ms"])
+    try:
+        import time
+        deadline = time.monotonic() + 5
+        while admin_request(p.admin_port, "GET", "/readyz").status != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert admin_request(p.admin_port, "GET", "/readyz").status == 503
+        assert admin_request(p.admin_port, "GET", "/healthz").status == 200
+        _, m = metrics(p)
+        assert m["dynamocache_upstream_ready"] == 0
+    finally:
+        code = stop_process(p.proc)
+    assert code == 0
