@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/install-deps.sh
 swift build --product dynamo-cache
+ops/check-config.sh "$(swift build --show-bin-path)/dynamo-cache"   # the example config names every option
 swift test
 DYNAMO_CACHE_BIN="$(swift build --show-bin-path)/dynamo-cache" python3 -m pytest -q Tests/e2e

@@ -22,6 +22,7 @@ extension ProxyResponse {
     func marked(_ status: CacheStatus) -> ProxyResponse {
         var response = self
         response.headers.replaceOrAdd(name: CacheStatus.headerName, value: status.rawValue)
+        response.cacheStatus = status
         return response
     }
 }

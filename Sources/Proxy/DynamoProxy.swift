@@ -296,7 +296,7 @@ extension DynamoProxy {
     package func didAnswer(_ request: HTTPRequestHead, with response: ProxyResponse, nanoseconds: UInt64) {
         statistics.record(
             operation: OperationLabel(APITarget(xAmzTarget: request.headers.first(name: "x-amz-target"))),
-            outcome: OutcomeLabel(response.headers.first(name: CacheStatus.headerName)),
+            outcome: OutcomeLabel(response.cacheStatus),
             status: response.status,
             errorCode: UpstreamErrorCode.code(in: response.body),
             nanoseconds: nanoseconds

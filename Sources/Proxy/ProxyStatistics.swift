@@ -90,14 +90,14 @@ package enum OutcomeLabel: Int, CaseIterable, Sendable {
         }
     }
 
-    init(_ status: String?) {
+    init(_ status: CacheStatus?) {
         switch status {
-        case "hit": self = .hit
-        case "miss": self = .miss
-        case "partial": self = .partial
-        case "bypass": self = .bypass
-        case "write": self = .write
-        default: self = .rejected
+        case .hit: self = .hit
+        case .miss: self = .miss
+        case .partial: self = .partial
+        case .bypass: self = .bypass
+        case .write: self = .write
+        case nil: self = .rejected
         }
     }
 }

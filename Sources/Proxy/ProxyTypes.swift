@@ -22,12 +22,15 @@ package struct ProxyResponse: Sendable {
     /// True for answers composed by the proxy (hits, its own errors): they need an `x-amzn-RequestId`, which
     /// the server generates per connection. Answers of the storage server carry its own.
     package var needsRequestID: Bool
+    /// What the caches did (also sent as `x-dynamo-cache`); nil for answers the proxy refused outright.
+    package var cacheStatus: CacheStatus?
 
     package init(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, needsRequestID: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
         self.needsRequestID = needsRequestID
+        cacheStatus = nil
     }
 }
 

@@ -136,3 +136,23 @@ def test_readyz_fails_while_the_storage_server_is_unreachable(real_proxy, binary
     finally:
         code = stop_process(p.proc)
     assert code == 0
+
+
+def test_monitoring_files_name_only_metrics_the_proxy_exports(real_proxy, binary, motos, log_dir):
+    """ops/monitoring's dashboard and alert rules must query metrics that a real proxy exposes on /metrics."""
+    import json
+    import os
+
+    ops = os.path.join(os.path.dirname(__file__), "..", "..", "ops", "monitoring")
+    p = ProxyProcess(binary, motos[1].url, log_dir, "proxy-monitoring-files")
+    try:
+        text, _ = metrics(p)
+    finally:
+        stop_process(p.proc)
+    exported = set(re.findall(r"^# TYPE (\w+) ", text, re.M))
+    sources = [json.dumps(json.load(open(os.path.join(ops, "grafana-dashboard.json")))),
+               open(os.path.join(ops, "alerts.yml")).read()]
+    used = {re.sub(r"_(bucket|sum|count)$", "", name)
+            for source in sources for name in re.findall(r"\bdynamocache_\w+", source)}
+    assert used, "no dynamocache_ metric found in the monitoring files"
+    assert used <= exported, f"not exported by the proxy: {sorted(used - exported)}"
