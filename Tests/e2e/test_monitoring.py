@@ -156,3 +156,36 @@ def test_monitoring_files_name_only_metrics_the_proxy_exports(real_proxy, binary
             for source in sources for name in re.findall(r"\bdynamocache_\w+", source)}
     assert used, "no dynamocache_ metric found in the monitoring files"
     assert used <= exported, f"not exported by the proxy: {sorted(used - exported)}"
+
+
+def test_stats_command_shows_the_running_proxy(real_proxy, pair, binary, motos, log_dir):
+    """`dynamo-cache stats --admin URL` prints the live view; `--json` the /stats document; a dead admin URL fails."""
+    import json
+    import subprocess
+
+    p = ProxyProcess(binary, motos[1].url, log_dir, "proxy-stats-command")
+    t = unique("stats-cmd")
+    try:
+        c = pair.proxy.session.client("dynamodb", endpoint_url=p.data_url, config=BOTO_CONFIG)
+        c.create_table(TableName=t, BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        c.get_item(TableName=t, Key={"pk": S("x")})   # miss
+        c.get_item(TableName=t, Key={"pk": S("x")})   # hit
+        admin = f"http://127.0.0.1:{p.admin_port}"
+        out = subprocess.run([binary, "stats", "--admin", admin, "--json"], capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        document = json.loads(out.stdout)
+        assert (document["caches"]["item"]["hits"], document["caches"]["item"]["misses"]) == (1, 1)
+        out = subprocess.run([binary, "stats", "--admin", admin], capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        item_line = next(line for line in out.stdout.splitlines() if line.startswith("item "))
+        assert "50.0%" in item_line, out.stdout
+        assert "latency 1m" in out.stdout and "memory  jemalloc" in out.stdout, out.stdout
+        c.delete_table(TableName=t)
+    finally:
+        stop_process(p.proc)
+    from e2e_support import free_port
+    dead = subprocess.run([binary, "stats", "--admin", f"http://127.0.0.1:{free_port()}"], capture_output=True,
+                          text=True, timeout=20)
+    assert dead.returncode != 0 and "cannot read" in dead.stderr
