@@ -46,7 +46,7 @@ extension DynamoProxy {
     /// UpdateItem: when the caller asked NONE or ALL_NEW, the proxy asks for ALL_NEW (no extra read capacity),
     /// stores it, and answers what the caller asked; other ReturnValues evict the key.
     func updateItem(_ call: Call) -> ProxyOutcome {
-        guard let request = try? UpdateItemRequest(call.object) else {
+        guard let request = try? KeyedWriteRequest(call.object) else {
             return .deferred(unparsedWrite(call))
         }
         let key = ItemKey(table: request.tableName, key: request.key.canonical)
@@ -91,7 +91,7 @@ extension DynamoProxy {
 
     /// DeleteItem: on success the entry records that the item does not exist.
     func deleteItem(_ call: Call) -> ProxyOutcome {
-        guard let request = try? DeleteItemRequest(call.object) else {
+        guard let request = try? KeyedWriteRequest(call.object) else {
             return .deferred(unparsedWrite(call))
         }
         let key = ItemKey(table: request.tableName, key: request.key.canonical)

@@ -61,26 +61,22 @@ extension DynamoProxy {
     /// the one the page was fetched under, else from the storage server, whose answer is kept.
     func queryOrScan(_ call: Call, _ operation: DynamoOperation) -> ProxyOutcome {
         guard configuration.queryTTL != 0 else { return .deferred(passThrough(call, status: .bypass)) }
-        let read: (table: String, consistent: Bool, index: String?)?
-        if operation == .query {
-            read = (try? QueryRequest(call.object)).map { ($0.tableName, $0.consistentRead, $0.indexName) }
-        } else {
-            read = (try? ScanRequest(call.object)).map { ($0.tableName, $0.consistentRead, $0.indexName) }
-        }
+        let read = try? TableReadRequest(call.object)
         let capacityMember: String?
         do {
             capacityMember = try call.object.string(named: "ReturnConsumedCapacity")
         } catch {
             return .deferred(passThrough(call, status: .bypass))  // DynamoDB's to refuse
         }
-        guard let read, !read.consistent, ConsumedCapacityRequest.isValid(capacityMember),
+        guard let read, !read.consistentRead, ConsumedCapacityRequest.isValid(capacityMember),
             let canonical = CanonicalJSON.encode(call.object, excluding: ["ReturnConsumedCapacity"])
         else {
             return .deferred(passThrough(call, status: .bypass))
         }
-        let partitions = operation == .query && read.index == nil ? Self.queriedPartitions(call.object) : nil
+        let partitions = operation == .query && read.indexName == nil ? Self.queriedPartitions(call.object) : nil
         guard
-            let stamp = partitions.map({ tables.stamp(of: read.table, partitions: $0) }) ?? tables.stamp(of: read.table)
+            let stamp = partitions.map({ tables.stamp(of: read.tableName, partitions: $0) })
+                ?? tables.stamp(of: read.tableName)
         else {
             return .deferred(passThrough(call, status: .bypass))
         }
@@ -88,9 +84,9 @@ extension DynamoProxy {
             namespace: call.namespace,
             operation: operation == .query ? 1 : 2,
             canonical: canonical,
-            table: read.table
+            table: read.tableName
         )
-        let capacity = ConsumedCapacityRequest(returnConsumedCapacity: capacityMember, tableName: read.table)
+        let capacity = ConsumedCapacityRequest(returnConsumedCapacity: capacityMember, tableName: read.tableName)
         switch queries.lookup(key, now: clock(), accept: { $0.stamp == stamp }) {
         case .hit(let entry):
             return .immediate(queryAnswer(entry, capacity: capacity, status: .hit))
@@ -100,7 +96,7 @@ extension DynamoProxy {
                     call,
                     key: key,
                     ticket: ticket,
-                    table: read.table,
+                    table: read.tableName,
                     stamp: stamp,
                     partitions: partitions,
                     capacity: capacity

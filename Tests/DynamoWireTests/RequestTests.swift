@@ -132,7 +132,7 @@ import Testing
     }
 
     @Test func updateAndDeleteItem() throws {
-        let update = try UpdateItemRequest(
+        let update = try KeyedWriteRequest(
             parsing: buffer(
                 ##"{"TableName": "users", "Key": {"pk": {"S": "user#1"}}, "UpdateExpression": "SET #n = :v", "ExpressionAttributeNames": {"#n": "name"}, "ExpressionAttributeValues": {":v": {"S": "Ann"}}, "ReturnValues": "UPDATED_NEW"}"##
             )
@@ -142,7 +142,7 @@ import Testing
         #expect(update.returnValues == "UPDATED_NEW")
         #expect(!update.hasCondition)
 
-        let delete = try DeleteItemRequest(
+        let delete = try KeyedWriteRequest(
             parsing: buffer(
                 ##"{"TableName": "users", "Key": {"pk": {"S": "user#1"}, "sk": {"S": "profile"}}, "ConditionExpression": "attribute_exists(pk)"}"##
             )
@@ -151,7 +151,7 @@ import Testing
         #expect(delete.hasCondition)
         #expect(delete.returnValues == nil)
         #expect(
-            wireError { () throws(WireError) in try DeleteItemRequest(parsing: buffer(##"{"TableName": "t"}"##)) }
+            wireError { () throws(WireError) in try KeyedWriteRequest(parsing: buffer(##"{"TableName": "t"}"##)) }
                 == .invalidField(field: "Key", reason: .missing))
     }
 
@@ -220,7 +220,7 @@ import Testing
     }
 
     @Test func queryAndScan() throws {
-        let query = try QueryRequest(
+        let query = try TableReadRequest(
             parsing: buffer(
                 ##"{"TableName": "orders", "IndexName": "by-customer", "KeyConditionExpression": "customer = :c", "ExpressionAttributeValues": {":c": {"S": "c1"}}, "Limit": 10, "ScanIndexForward": false}"##
             )
@@ -228,14 +228,14 @@ import Testing
         #expect(query.tableName == "orders")
         #expect(query.indexName == "by-customer")
         #expect(!query.consistentRead)
-        let scan = try ScanRequest(
+        let scan = try TableReadRequest(
             parsing: buffer(##"{"TableName": "orders", "ConsistentRead": true, "Segment": 0, "TotalSegments": 4}"##)
         )
         #expect(scan.tableName == "orders")
         #expect(scan.indexName == nil)
         #expect(scan.consistentRead)
         #expect(
-            wireError { () throws(WireError) in try ScanRequest(parsing: buffer(##"{"IndexName": "i"}"##)) }
+            wireError { () throws(WireError) in try TableReadRequest(parsing: buffer(##"{"IndexName": "i"}"##)) }
                 == .invalidField(field: "TableName", reason: .missing))
     }
 

@@ -36,7 +36,7 @@ import Testing
             parsing: buffer(##"{"RequestItems": {"\##(arn)": [{"DeleteRequest": {"Key": {"pk": {"S": "a"}}}}]}}"##)
         )
         #expect(write.tables.map(\.tableName) == ["users"])
-        let query = try QueryRequest(parsing: buffer(##"{"TableName": "\##(arn)"}"##))
+        let query = try TableReadRequest(parsing: buffer(##"{"TableName": "\##(arn)"}"##))
         #expect(query.tableName == "users")
     }
 

@@ -1,9 +1,9 @@
 import NIOCore
 
-/// The members of a Query request that the cache needs.
-package struct QueryRequest: Hashable, Sendable {
+/// The members of a Query or Scan request that the cache needs: both read a table or one of its indexes.
+package struct TableReadRequest: Hashable, Sendable {
     package var tableName: String
-    /// The secondary index queried; nil for the table itself.
+    /// The secondary index read; nil for the table itself.
     package var indexName: String?
     package var consistentRead: Bool
 
@@ -21,7 +21,7 @@ package struct QueryRequest: Hashable, Sendable {
 }
 
 extension ValidatedJSON {
-    /// TableName, IndexName and ConsistentRead, which Query and Scan share.
+    /// TableName, IndexName and ConsistentRead.
     func readTarget(
         of members: [JSONMember]
     ) throws(WireError) -> (tableName: String, indexName: String?, consistentRead: Bool) {

@@ -1,7 +1,7 @@
 import NIOCore
 
-/// The members of an DeleteItem request that the cache needs.
-package struct DeleteItemRequest: Hashable, Sendable {
+/// The members of an UpdateItem or DeleteItem request that the cache needs: both name one item by its key.
+package struct KeyedWriteRequest: Hashable, Sendable {
     package var tableName: String
     package var key: PrimaryKey
     package var returnValues: String?
