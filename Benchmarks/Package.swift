@@ -2,12 +2,19 @@
 // Benchmarks of DynamoCache, kept out of the main package so that `swift build` / `swift test` never build the
 // benchmark harness. Run from this folder: `swift package benchmark` (see the README's Benchmarks section).
 // Malloc counts are the stable gate (thresholds committed under Thresholds/); wall-clock figures are for
-// local comparison only.
+// local comparison only. The hit-ratio simulator (Sources/HitRatioSimulator, `swift run -c release
+// HitRatioSimulator`) is a plain executable, not a benchmark: the benchmark plugin only runs targets under
+// Benchmarks/.
 import Foundation
 import PackageDescription
 
 /// A path dependency is identified by its folder's name, which is whatever the clone was called.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
 
 let package = Package(
     name: "dynamo-cache-benchmarks",
@@ -15,6 +22,8 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         .executableTarget(
@@ -26,6 +35,27 @@ let package = Package(
             path: "Benchmarks/CacheCoreBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .target(
+            name: "HitRatioSimulation",
+            dependencies: [
+                .product(name: "CacheCore", package: root),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "HitRatioSimulator",
+            dependencies: [
+                "HitRatioSimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HitRatioSimulationTests",
+            dependencies: ["HitRatioSimulation"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and in-process tests (swift test), then the end-to-end differential suite that
-# runs boto3 and the AWS CLI against moto_server directly and through the proxy (Tests/e2e, pytest).
+# The whole test suite: unit and in-process tests (swift test, here and in Benchmarks/), then the end-to-end
+# differential suite that runs boto3 and the AWS CLI against moto_server directly and through the proxy
+# (Tests/e2e, pytest).
 # Each suite starts and stops the servers it needs on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,4 +9,5 @@ ops/install-deps.sh
 swift build --product dynamo-cache
 ops/check-config.sh "$(swift build --show-bin-path)/dynamo-cache"   # the example config names every option
 swift test
+(cd Benchmarks && swift test)   # the hit-ratio simulator's own tests (the Benchmarks package builds apart)
 DYNAMO_CACHE_BIN="$(swift build --show-bin-path)/dynamo-cache" python3 -m pytest -q Tests/e2e

@@ -1,0 +1,149 @@
+import Foundation
+
+/// One request of a trace: a read (served from cache or filled on a miss) or a write (write-through: the new
+/// value is stored, so the key is cached afterwards).
+package struct Access: Sendable, Hashable {
+    /// Dense key id in `0..<keyCount`; with Zipf traces, id 0 is the most popular key.
+    package var key: Int32
+    package var isWrite: Bool
+
+    package init(key: Int32, isWrite: Bool = false) {
+        self.key = key
+        self.isWrite = isWrite
+    }
+
+    package static func read(_ key: Int32) -> Access { Access(key: key) }
+    package static func write(_ key: Int32) -> Access { Access(key: key, isWrite: true) }
+}
+
+/// A sequence of accesses over `keyCount` dense keys.
+package struct Trace: Sendable {
+    package var accesses: [Access]
+    package var keyCount: Int
+
+    package init(accesses: [Access], keyCount: Int) {
+        precondition(accesses.allSatisfy { $0.key >= 0 && Int($0.key) < keyCount }, "key outside the key space")
+        self.accesses = accesses
+        self.keyCount = keyCount
+    }
+
+    /// A read-only trace from key ids (for hand-made traces in tests).
+    package init(reads: [Int32]) {
+        self.init(accesses: reads.map(Access.read), keyCount: Int(reads.max() ?? 0) + 1)
+    }
+
+    package var readCount: Int { accesses.count(where: { !$0.isWrite }) }
+}
+
+/// SplitMix64 (Steele et al., 2014): tiny, fast, and well mixed, so a seed fully determines every trace on every
+/// platform (the standard library's generator is seeded randomly and cannot be fixed).
+package struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    package init(seed: UInt64) { state = seed }
+
+    package mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return Self.mix(state)
+    }
+
+    /// The finalizer alone: a good bijective hash of a 64-bit integer.
+    package static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A uniform double in [0, 1) from the top 53 bits.
+    package mutating func nextUnit() -> Double { Double(next() >> 11) / Double(UInt64(1) << 53) }
+}
+
+/// Draws ranks 0..<n with P(rank r) proportional to 1 / (r + 1)^theta, by binary search over the cumulative
+/// weights: exact for any theta (including theta >= 1, where the rejection-free approximations of Gray et al.
+/// break down), and a million draws over 100k keys take well under a second.
+package struct ZipfGenerator: Sendable {
+    package let n: Int
+    package let theta: Double
+    private let cumulative: [Double]
+
+    package init(n: Int, theta: Double) {
+        precondition(n > 0 && theta >= 0)
+        self.n = n
+        self.theta = theta
+        var total = 0.0
+        cumulative = (1...n).map { rank in
+            total += 1 / pow(Double(rank), theta)
+            return total
+        }
+    }
+
+    /// The exact probability of `rank` (0-based).
+    package func probability(ofRank rank: Int) -> Double {
+        (1 / pow(Double(rank + 1), theta)) / cumulative[n - 1]
+    }
+
+    package func next(using generator: inout SplitMix64) -> Int {
+        let target = generator.nextUnit() * cumulative[n - 1]
+        var low = 0
+        var high = n - 1
+        while low < high {
+            let mid = (low + high) / 2
+            if cumulative[mid] <= target { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}
+
+/// How one synthetic trace is made. Every trace is a pure function of the spec, the sizes and the seed.
+package struct TraceSpec: Sendable, Hashable {
+    package var name: String
+    package var theta: Double
+    /// Every `accesses / 10` accesses, the last `keys / 5` of the period (20k of every 100k at the default sizes)
+    /// are a sequential scan over the coldest `keys / 5` keys: a periodic batch job or table scan that a pure
+    /// recency policy lets flush its hot set.
+    package var periodicScan: Bool
+    /// Fraction of the Zipf accesses that are writes.
+    package var writeFraction: Double
+
+    package init(name: String, theta: Double, periodicScan: Bool = false, writeFraction: Double = 0) {
+        self.name = name
+        self.theta = theta
+        self.periodicScan = periodicScan
+        self.writeFraction = writeFraction
+    }
+
+    /// The standard set the simulator reports.
+    package static let standard: [TraceSpec] = [
+        TraceSpec(name: "zipf-0.60", theta: 0.6),
+        TraceSpec(name: "zipf-0.80", theta: 0.8),
+        TraceSpec(name: "zipf-0.99", theta: 0.99),
+        TraceSpec(name: "zipf-1.20", theta: 1.2),
+        TraceSpec(name: "zipf-0.99+scan", theta: 0.99, periodicScan: true),
+        TraceSpec(name: "zipf-0.99-30%w", theta: 0.99, writeFraction: 0.3),
+    ]
+
+    package func makeTrace(accesses count: Int, keys keyCount: Int, seed: UInt64) -> Trace {
+        // Each spec draws from its own stream, so adding or reordering specs leaves the others unchanged.
+        var hasher = SplitMix64(seed: seed)
+        for byte in name.utf8 { hasher = SplitMix64(seed: hasher.next() ^ UInt64(byte)) }
+        var random = SplitMix64(seed: hasher.next())
+        let zipf = ZipfGenerator(n: keyCount, theta: theta)
+        let period = max(count / 10, 1)
+        let scanLength = periodicScan ? min(keyCount / 5, period) : 0
+        let firstScanKey = keyCount - scanLength
+        var accesses: [Access] = []
+        accesses.reserveCapacity(count)
+        for position in 0..<count {
+            let offset = position % period
+            if offset >= period - scanLength {
+                accesses.append(.read(Int32(firstScanKey + offset - (period - scanLength))))
+            } else {
+                let key = Int32(zipf.next(using: &random))
+                let isWrite = writeFraction > 0 && random.nextUnit() < writeFraction
+                accesses.append(Access(key: key, isWrite: isWrite))
+            }
+        }
+        return Trace(accesses: accesses, keyCount: keyCount)
+    }
+}
