@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // DynamoCache: a write-through caching proxy for DynamoDB's HTTP JSON API.
 // Module plan and dependency direction: ../shared/STYLE.md (dynamo-cache -> Server -> Proxy -> {CacheCore,
-// DynamoWire}, Upstream -> DynamoWire). Benchmarks live in their own package under Benchmarks/ so that the
+// DynamoWire, Upstream}); Upstream is a plain HTTP client and needs nothing of DynamoWire. Benchmarks live in their own package under Benchmarks/ so that the
 // benchmark harness is never built by `swift build` / `swift test` here.
 import PackageDescription
 
@@ -81,6 +81,7 @@ let package = Package(
             name: "dynamo-cache",
             dependencies: [
                 "CacheCore",
+                "DynamoWire",
                 "Server",
                 "Proxy",
                 "Upstream",

@@ -27,6 +27,13 @@ package enum JSONWriter {
         buffer.writeStaticString("\"")
     }
 
+    /// `text` as a JSON string literal, for the few documents composed as text (admin answers, small members).
+    package static func quoted(_ text: String) -> String {
+        var buffer = ByteBuffer()
+        writeString(text, into: &buffer)
+        return String(buffer: buffer)
+    }
+
     /// Writes `texts` as a JSON array of strings.
     static func writeStringArray(_ texts: [String], into buffer: inout ByteBuffer) {
         buffer.writeStaticString("[")

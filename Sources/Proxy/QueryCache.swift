@@ -131,7 +131,7 @@ extension DynamoProxy {
         guard let capacity else { return composed(body: entry.body, checksum: entry.checksum).marked(status) }
         var consumed = ByteBuffer()
         consumed.writeStaticString(#"{"TableName":"#)
-        consumed.writeString(JSONText.quoted(capacity.tableName))
+        JSONWriter.writeString(capacity.tableName, into: &consumed)
         consumed.writeStaticString(
             capacity.indexes ? #","CapacityUnits":0.0,"Table":{"CapacityUnits":0.0}}"# : #","CapacityUnits":0.0}"#)
         let body = RawMember.appending(
@@ -216,15 +216,5 @@ extension DynamoProxy {
             values.append(value)
         }
         return values
-    }
-}
-
-/// JSON text helpers for the few members the proxy writes itself.
-enum JSONText {
-    /// A JSON string literal of `text`.
-    static func quoted(_ text: String) -> String {
-        var buffer = ByteBuffer()
-        JSONWriter.writeString(text, into: &buffer)
-        return String(buffer: buffer)
     }
 }

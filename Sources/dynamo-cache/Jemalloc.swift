@@ -39,22 +39,8 @@ enum Jemalloc {
     }
 }
 
-/// Reads `name=value` from an admin URL's query string (percent-decoded); quotes JSON strings.
+/// Reads `name=value` from an admin URL's query string (percent-decoded).
 enum AdminQuery {
-    /// A JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
     static func value(of name: String, in query: Substring) -> String? {
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

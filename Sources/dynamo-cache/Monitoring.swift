@@ -1,4 +1,5 @@
 import CacheCore
+import DynamoWire
 import Foundation
 import Metrics
 import NIOConcurrencyHelpers
@@ -123,11 +124,11 @@ final class Monitoring: Sendable {
         var allocator = #"{"name":"system"}"#
         if let version = allocatorVersion, let stats = jemalloc {
             memory = """
-                {"allocator":"jemalloc","version":\(AdminQuery.quoted(version)),"allocated_bytes":\(stats.allocated),\
+                {"allocator":"jemalloc","version":\(JSONWriter.quoted(version)),"allocated_bytes":\(stats.allocated),\
                 "resident_bytes":\(stats.resident)}
                 """
             allocator = """
-                {"name":"jemalloc","version":\(AdminQuery.quoted(version)),"allocated_bytes":\(stats.allocated),\
+                {"name":"jemalloc","version":\(JSONWriter.quoted(version)),"allocated_bytes":\(stats.allocated),\
                 "active_bytes":\(stats.active),"resident_bytes":\(stats.resident),"mapped_bytes":\(stats.mapped),\
                 "retained_bytes":\(stats.retained)}
                 """

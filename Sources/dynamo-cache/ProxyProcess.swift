@@ -1,3 +1,4 @@
+import DynamoWire
 import Foundation
 import Logging
 import NIOCore
@@ -51,7 +52,7 @@ struct ProxyProcess {
             proxy.flush(table: table)
             return AdminResponse(
                 contentType: "application/json",
-                body: table.map { #"{"flushed":"table","table":\#(AdminQuery.quoted($0))}"# + "\n" }
+                body: table.map { #"{"flushed":"table","table":\#(JSONWriter.quoted($0))}"# + "\n" }
                     ?? #"{"flushed":"all"}"# + "\n"
             )
         }
