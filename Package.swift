@@ -1,8 +1,8 @@
 // swift-tools-version: 6.1
 // DynamoCache: a write-through caching proxy for DynamoDB's HTTP JSON API.
 // Module plan and dependency direction: ../shared/STYLE.md (dynamo-cache -> Server -> Proxy -> {CacheCore,
-// DynamoWire, Upstream}); Upstream is a plain HTTP client and needs nothing of DynamoWire. Benchmarks live in their own package under Benchmarks/ so that the
-// benchmark harness is never built by `swift build` / `swift test` here.
+// DynamoWire, Upstream}); Upstream is a plain HTTP client and needs nothing of DynamoWire. Benchmarks live in
+// their own package under Benchmarks/ so that the benchmark harness is never built by `swift build` / `swift test`.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [

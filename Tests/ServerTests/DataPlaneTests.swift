@@ -215,6 +215,37 @@ struct DataPlaneTests {
         try await group.shutdownGracefully()
     }
 
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let upstream = try await FakeUpstream(group: group) { _, _ in
+            .respond(status: .ok, headers: Self.okHeaders, body: "{}")
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        let body = #"{"TableName":"t","Item":{"pk":{"S":"a"}}}"#
+        let request = Array(
+            """
+            POST / HTTP/1.1\r
+            Host: x\r
+            X-Amz-Target: DynamoDB_20120810.PutItem\r
+            Expect: 100-continue\r
+            Connection: close\r
+            Content-Length: \(body.utf8.count)\r
+            \r
+            \(body)
+            """.utf8
+        )
+        let (text, _) = try await RawClient.exchange(
+            port: proxy.port, bytes: request, group: group, timeout: .seconds(2))
+        #expect(text.hasPrefix("HTTP/1.1 100 Continue\r\n"))
+        #expect(text.contains("HTTP/1.1 200 OK"))
+        // Expect is hop-by-hop: the proxy already has the body, the storage server is not asked to wait.
+        #expect(upstream.received.first?.head.headers.first(name: "expect") == nil)
+        #expect(upstream.received.first?.body == body)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func malformedHTTPGetsAJSONErrorAndAClose() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await FakeUpstream(group: group) { _, _ in .hang }
