@@ -50,7 +50,9 @@ package protocol StorageServer: Sendable {
 extension UpstreamClient: StorageServer {}
 
 /// Headers that describe one hop of a connection, not the message (RFC 9110 §7.6.1). They are neither
-/// forwarded to the storage server nor passed back to the client; each side frames its own connection.
+/// forwarded to the storage server nor passed back to the client; each side frames its own connection. Two more
+/// are dropped for the same reason: `content-length` (the proxy frames each side itself, and may change the body)
+/// and `expect` (the proxy answers 100-continue itself and forwards a complete body).
 enum HopByHopHeaders {
     static let names: [String] = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
