@@ -108,10 +108,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "DynamoWireTests", dependencies: ["DynamoWire"], swiftSettings: swiftSettings),
+        // Servers that tests of several modules talk to over real sockets.
+        .target(
+            name: "FakeServers",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/FakeServers",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Proxy", "Upstream", "DynamoWire",
+                "Server", "Proxy", "Upstream", "DynamoWire", "FakeServers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,28 +3,28 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A storage server whose behaviour each test chooses: answer (after a delay), never answer, or drop the
+/// A server whose behaviour each test chooses: answer (after a delay), never answer, or drop the
 /// connection. It records what it received and how many connections it accepted.
-final class FakeUpstream: Sendable {
-    enum Behavior: Sendable {
+package final class FakeUpstream: Sendable {
+    package enum Behavior: Sendable {
         case respond(status: HTTPResponseStatus, headers: [(String, String)], body: String, delay: TimeAmount = .zero)
         case hang
         case close
     }
 
-    struct Received: Sendable {
-        var head: HTTPRequestHead
-        var body: String
+    package struct Received: Sendable {
+        package var head: HTTPRequestHead
+        package var body: String
     }
 
-    let port: Int
+    package let port: Int
     private let channel: any Channel
     private let state: NIOLockedValueBox<(connections: Int, received: [Received])>
 
-    var connections: Int { state.withLockedValue { $0.connections } }
-    var received: [Received] { state.withLockedValue { $0.received } }
+    package var connections: Int { state.withLockedValue { $0.connections } }
+    package var received: [Received] { state.withLockedValue { $0.received } }
 
-    init(
+    package init(
         group: any EventLoopGroup,
         keepAlive: Bool = true,
         behavior: @escaping @Sendable (HTTPRequestHead, String) -> Behavior
@@ -46,7 +46,7 @@ final class FakeUpstream: Sendable {
         port = channel.localAddress!.port!
     }
 
-    func stop() async throws {
+    package func stop() async throws {
         try await channel.close()
     }
 
