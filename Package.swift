@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 // DynamoCache: a write-through caching proxy for DynamoDB's HTTP JSON API.
 // Module plan and dependency direction: ../shared/STYLE.md (dynamo-cache -> Server -> Proxy -> {CacheCore,
-// DynamoWire, Upstream}); Upstream is a plain HTTP client and needs nothing of DynamoWire. Benchmarks live in
+// DynamoWire, Upstream}); Upstream is a plain HTTP client and needs nothing of DynamoWire. LoadGenerator (the
+// `bench` subcommand's engine) is a client of the proxy's wire protocol and depends on none of the proxy's modules. Benchmarks live in
 // their own package under Benchmarks/ so that the benchmark harness is never built by `swift build` / `swift test`.
 import PackageDescription
 
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "Proxy", targets: ["Proxy"]),
         .library(name: "Upstream", targets: ["Upstream"]),
         .library(name: "Server", targets: ["Server"]),
+        .library(name: "LoadGenerator", targets: ["LoadGenerator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -28,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(name: "CacheCore", swiftSettings: swiftSettings),
@@ -72,6 +76,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "LoadGenerator",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .systemLibrary(
             name: "CJemalloc",
             pkgConfig: "jemalloc",
@@ -85,6 +99,7 @@ let package = Package(
                 "Server",
                 "Proxy",
                 "Upstream",
+                "LoadGenerator",
                 "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,6 +123,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "DynamoWireTests", dependencies: ["DynamoWire"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LoadGeneratorTests",
+            dependencies: [
+                "LoadGenerator", "FakeServers",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Servers that tests of several modules talk to over real sockets.
         .target(
             name: "FakeServers",

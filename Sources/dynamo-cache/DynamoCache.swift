@@ -11,7 +11,7 @@ struct DynamoCache: AsyncParsableCommand {
             Every option can also be set by the environment variable named in its help; a flag wins over the \
             environment.
             """,
-        subcommands: [Serve.self, Stats.self],
+        subcommands: [Serve.self, Stats.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }

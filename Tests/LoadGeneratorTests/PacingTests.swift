@@ -1,0 +1,159 @@
+import FakeServers
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import LoadGenerator
+
+/// The load generator against a fake target over real sockets: pacing, stop conditions, reconnection.
+@Suite(.timeLimit(.minutes(1)))
+struct PacingTests {
+    private let dataset = Dataset(table: "bench", items: 100, itemBytes: 100, partitionSize: 10)
+
+    private func configuration(port: Int, connections: Int, pacing: Pacing) -> BenchConfiguration {
+        var configuration = BenchConfiguration(
+            targets: [BenchTarget(name: "fake", host: "127.0.0.1", port: port)], workloads: [.get],
+            dataset: dataset, credentials: AWSCredentials(accessKeyID: "a", secretAccessKey: "b"),
+            region: "us-east-1")
+        configuration.connections = connections
+        configuration.pacing = pacing
+        configuration.timeout = .seconds(5)
+        return configuration
+    }
+
+    private func phase(
+        port: Int, connections: Int = 1, pacing: Pacing, duration: TimeAmount?, requests: Int? = nil,
+        group: any EventLoopGroup
+    ) async throws -> Tally {
+        let configuration = configuration(port: port, connections: connections, pacing: pacing)
+        let runner = BenchRunner(configuration: configuration, group: group, progress: nil)
+        return try await runner.runPhase(
+            target: configuration.targets[0], workload: .get,
+            samplers: Samplers(dataset: dataset, options: configuration.options), cursor: SharedCursor(start: 0),
+            duration: duration, requests: requests, seed: 1, label: "test")
+    }
+
+    /// A target that stalls its first answer by `stall` and answers every other at once.
+    private func stallingTarget(stall: TimeAmount, group: any EventLoopGroup) async throws -> FakeUpstream {
+        let seen = Atomic<Int>(0)
+        return try await FakeUpstream(group: group) { _, _ in
+            let index = seen.wrappingAdd(1, ordering: .relaxed).oldValue
+            return .respond(
+                status: .ok, headers: [("x-dynamo-cache", "hit")], body: "{}", delay: index == 0 ? stall : .zero)
+        }
+    }
+
+    private func count(_ tally: Tally, atLeastMillis millis: UInt64) -> UInt64 {
+        tally.latencies.count(within: (millis * 1000)...Tally.highestMicroseconds)
+    }
+
+    /// wrk2's point: in open loop a 200 ms stall delays every request intended during it, and each is charged
+    /// from its intended send time. At 200 requests/s that is ~40 requests, ~20 of them by 100 ms or more.
+    @Test func openLoopChargesAStallToEveryRequestItDelayed() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let target = try await stallingTarget(stall: .milliseconds(200), group: group)
+        let tally = try await phase(
+            port: target.port, pacing: .openLoop(requestsPerSecond: 200), duration: .seconds(1), group: group)
+        #expect((190...200).contains(tally.responses), "\(tally.responses) answers")
+        #expect(tally.errors.isEmpty, "\(tally.errors)")
+        #expect((15...25).contains(count(tally, atLeastMillis: 100)))
+        #expect((35...45).contains(count(tally, atLeastMillis: 5)))
+        #expect(tally.maxLatency >= 200_000)
+        // After the stall the generator catches up instead of shifting its schedule: the phase still ends on time.
+        #expect(tally.elapsedNanoseconds < 1_100_000_000)
+        #expect(tally.hitRatio == 1)
+        try await target.stop()
+        try await group.shutdownGracefully()
+    }
+
+    /// The same stall in closed loop is one slow request: the loop simply waited (coordinated omission).
+    @Test func closedLoopSeesTheStallOnce() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let target = try await stallingTarget(stall: .milliseconds(200), group: group)
+        let tally = try await phase(port: target.port, pacing: .closedLoop, duration: .milliseconds(500), group: group)
+        #expect(count(tally, atLeastMillis: 100) == 1)
+        #expect(tally.responses > 50)
+        try await target.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func openLoopKeepsItsRateOverSeveralConnections() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let target = try await stallingTarget(stall: .zero, group: group)
+        let tally = try await phase(
+            port: target.port, connections: 4, pacing: .openLoop(requestsPerSecond: 400), duration: .seconds(1),
+            group: group)
+        #expect((390...400).contains(tally.responses), "\(tally.responses) answers")
+        #expect(target.connections == 4)
+        try await target.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aRequestBudgetIsExact() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let target = try await stallingTarget(stall: .zero, group: group)
+        let tally = try await phase(
+            port: target.port, connections: 3, pacing: .closedLoop, duration: nil, requests: 50, group: group)
+        #expect(tally.responses == 50)
+        #expect(target.received.count == 50)
+        let request = try #require(target.received.first)
+        #expect(request.head.headers.first(name: "x-amz-target") == "DynamoDB_20120810.GetItem")
+        #expect(request.head.headers.first(name: "authorization")?.hasPrefix("AWS4-HMAC-SHA256 Credential=a/") == true)
+        try await target.stop()
+        try await group.shutdownGracefully()
+    }
+
+    /// moto_server closes every connection after its answer: the generator reconnects and counts no error.
+    @Test func reconnectsWhenTheServerCloses() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let target = try await FakeUpstream(group: group, keepAlive: false) { _, _ in
+            .respond(status: .ok, headers: [], body: "{}")
+        }
+        let tally = try await phase(
+            port: target.port, connections: 2, pacing: .closedLoop, duration: nil, requests: 40, group: group)
+        #expect(tally.responses == 40 && tally.errors.isEmpty, "\(tally.errors)")
+        #expect(target.connections == 40)
+        try await target.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func errorsAndTimeoutsAreCountedByType() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let seen = Atomic<Int>(0)
+        let target = try await FakeUpstream(group: group) { _, _ in
+            switch seen.wrappingAdd(1, ordering: .relaxed).oldValue {
+            case 0:
+                .respond(
+                    status: .badRequest, headers: [],
+                    body: #"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"slow down"}"#)
+            case 1: .hang
+            default: .respond(status: .ok, headers: [], body: "{}")
+            }
+        }
+        var configuration = configuration(port: target.port, connections: 1, pacing: .closedLoop)
+        configuration.timeout = .milliseconds(200)
+        let runner = BenchRunner(configuration: configuration, group: group, progress: nil)
+        let tally = try await runner.runPhase(
+            target: configuration.targets[0], workload: .get,
+            samplers: Samplers(dataset: dataset, options: configuration.options), cursor: SharedCursor(start: 0),
+            duration: nil, requests: 5, seed: 1, label: "test")
+        #expect(tally.errors == ["ThrottlingException": 1, "Timeout": 1])
+        #expect(tally.responses == 4)
+        try await target.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func anUnreachableTargetIsAnErrorNotAHang() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // A port that was just free: nothing listens on it.
+        let target = try await stallingTarget(stall: .zero, group: group)
+        let port = target.port
+        try await target.stop()
+        let tally = try await phase(
+            port: port, pacing: .closedLoop, duration: .milliseconds(300), group: group)
+        #expect(tally.responses == 0)
+        #expect((tally.errors["ConnectionFailed"] ?? 0) > 0)
+        try await group.shutdownGracefully()
+    }
+}
