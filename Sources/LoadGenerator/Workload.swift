@@ -59,7 +59,8 @@ package struct Dataset: Sendable, Equatable {
 package enum Workload: String, Sendable, CaseIterable, Codable {
     /// GetItem of keys drawn from the key distribution.
     case get
-    /// GetItem of each key once, in sequence from a random start: every read through a cache is a miss.
+    /// GetItem of each key once, in sequence from a random start: through a cache that has not seen the table
+    /// (a fresh proxy, or this workload first in the run), every read is a miss.
     case getOnce = "get-once"
     /// 95% GetItem, 5% writes (PutItem or UpdateItem), keys from the distribution.
     case mix95 = "mix-95-5"
