@@ -11,6 +11,22 @@ import PackageDescription
 /// A path dependency is identified by its folder's name, which is whatever the clone was called.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
+/// The root package's `-package-name` as SwiftPM derives it (identity, lowercased, C99-identifier-mangled).
+/// Targets compiled with it belong to the root package's `package` scope and see its `package` API, which no
+/// other package can. Such a target also needs `packageAccess: false`: otherwise SwiftPM appends its own
+/// `-package-name` (this package's) after the unsafe flags, and the last one wins. unsafeFlags are accepted
+/// because this package is only ever built as a root package.
+let rootPackageName = String(
+    root.lowercased().enumerated().map { offset, character in
+        character.isASCII && (character.isLetter || character == "_" || (offset > 0 && character.isNumber))
+            ? character : "_"
+    }
+)
+let rootPackageScope: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .unsafeFlags(["-package-name", rootPackageName]),
+]
+
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -24,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -34,6 +52,35 @@ let package = Package(
             ],
             path: "Benchmarks/CacheCoreBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "DynamoWireBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "DynamoWire", package: root),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/DynamoWireBenchmarks",
+            packageAccess: false,
+            swiftSettings: rootPackageScope,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "HitPathBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Proxy", package: root),
+                .product(name: "DynamoWire", package: root),
+                .product(name: "Upstream", package: root),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/HitPathBenchmarks",
+            packageAccess: false,
+            swiftSettings: rootPackageScope,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .target(
