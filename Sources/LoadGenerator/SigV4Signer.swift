@@ -73,9 +73,11 @@ package struct SigV4Signer: Sendable {
         canonical += "\n"
         canonical += Self.hex(SHA256.hash(data: body))
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let stringToSign =
-            "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Self.hex(SHA256.hash(data: Array(canonical.utf8))))"
-        let signature = HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey)
+        let canonicalHash = canonical.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        var stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Self.hex(canonicalHash))"
+        let signature = stringToSign.withUTF8 {
+            HMAC<SHA256>.authenticationCode(for: UnsafeRawBufferPointer($0), using: signingKey)
+        }
         return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), "
             + "Signature=\(Self.hex(signature))"
     }
