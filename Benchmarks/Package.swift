@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "CacheCore", package: root),
+                .product(name: "LoadGenerator", package: root),
             ],
             path: "Benchmarks/CacheCoreBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
@@ -87,6 +88,7 @@ let package = Package(
             name: "HitRatioSimulation",
             dependencies: [
                 .product(name: "CacheCore", package: root),
+                .product(name: "LoadGenerator", package: root),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
@@ -101,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HitRatioSimulationTests",
-            dependencies: ["HitRatioSimulation"],
+            dependencies: ["HitRatioSimulation", .product(name: "LoadGenerator", package: root)],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,7 @@
-import Foundation
 import Benchmark
 import CacheCore
+import Foundation
+import LoadGenerator
 
 /// A key shaped like the item cache's: a few dozen bytes, hashed once.
 struct BenchKey: CacheKey {
@@ -46,25 +47,9 @@ func filledStore() -> CacheStore<BenchKey, BenchValue> {
 
 /// Zipf(0.99) ranks over the keys, precomputed so that the benchmark measures the store, not the sampler.
 func zipfSequence(count: Int, theta: Double = 0.99) -> [Int] {
-    var cumulative: [Double] = []
-    cumulative.reserveCapacity(keyCount)
-    var total = 0.0
-    for rank in 1...keyCount {
-        total += 1 / pow(Double(rank), theta)
-        cumulative.append(total)
-    }
-    var state: UInt64 = 42
-    return (0..<count).map { _ in
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        let target = Double(state >> 11) / Double(1 << 53) * total
-        var low = 0
-        var high = keyCount - 1
-        while low < high {
-            let mid = (low + high) / 2
-            if cumulative[mid] < target { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
+    let zipf = ZipfGenerator(n: keyCount, theta: theta)
+    var random = SplitMix64(seed: 42)
+    return (0..<count).map { _ in zipf.next(using: &random) }
 }
 
 // Names carry no spaces: package-benchmark writes threshold files with spaces replaced but reads them without.

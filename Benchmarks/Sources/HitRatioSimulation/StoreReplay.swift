@@ -1,4 +1,5 @@
 import CacheCore
+import LoadGenerator
 
 /// A key of the simulated store: the dense id, spread over shards by a mixed hash as real keys are.
 package struct SimulatedKey: CacheKey {

@@ -1,5 +1,6 @@
 import Foundation
 import HitRatioSimulation
+import LoadGenerator
 import Testing
 
 /// Hit counts of the three policies on one trace.
