@@ -33,7 +33,8 @@ package struct Report: Sendable {
         let distribution =
             options.distribution == .zipf
             ? "zipf θ=\(Report.decimal(options.zipfTheta, 2))" : "uniform"
-        var detail = "\(distribution), \(configuration.connections) connections, \(pacingDescription)"
+        let keys = workload == .getOnce ? "each key once" : distribution
+        var detail = "\(keys), \(configuration.connections) connections, \(pacingDescription)"
         if workload == .batchGet { detail += ", \(options.batchSize) keys per batch" }
         if workload == .mix95 || workload == .mix50 { detail += ", writes by \(options.writeKind.rawValue)" }
         let data = configuration.dataset
@@ -158,7 +159,7 @@ package struct Report: Sendable {
         let width = 760.0
         let height = 380.0
         let left = 70.0
-        let right = 20.0
+        let right = 45.0
         let top = 20.0
         let bottom = 50.0
         let plotWidth = width - left - right

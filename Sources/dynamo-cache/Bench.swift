@@ -43,13 +43,13 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Requests per target and workload, split over the rounds; with --duration, whichever ends first.")
     var requests: Int?
 
-    @Option(help: "Unmeasured warm-up per target and workload before its first round. Default 2s.")
+    @Option(help: "Unmeasured warm-up per target and workload before its first round.")
     var warmup = "2s"
 
-    @Option(help: "How many times the targets take turns, each round in the reverse order of the last. Default 3.")
+    @Option(help: "How many times the targets take turns, each round in the reverse order of the last.")
     var rounds = 3
 
-    @Option(help: "Concurrent connections per target, one request in flight on each. Default 8.")
+    @Option(help: "Concurrent connections per target, one request in flight on each.")
     var connections = 8
 
     @Option(
@@ -58,34 +58,34 @@ struct Bench: AsyncParsableCommand {
     )
     var rate: Double?
 
-    @Option(help: "Event-loop threads of the load generator. Default 1 (pin it with taskset, apart from the server).")
+    @Option(help: "Event-loop threads of the load generator; pin the generator with taskset, apart from the server.")
     var threads = 1
 
-    @Option(help: "Time a request may take before it counts as a Timeout error. Default 10s.")
+    @Option(help: "Time a request may take before it counts as a Timeout error.")
     var timeout = "10s"
 
-    @Option(help: "The table to use. Default dynamo-cache-bench.")
+    @Option(help: "The table to use.")
     var table = "dynamo-cache-bench"
 
-    @Option(help: "Items in the table. Default 10000.")
+    @Option(help: "Items in the table.")
     var items = 10_000
 
-    @Option(help: "Approximate size of each item in bytes. Default 200.")
+    @Option(help: "Approximate size of each item in bytes.")
     var itemSize = 200
 
-    @Option(help: "Items per partition key (what a query workload reads). Default 10.")
+    @Option(help: "Items per partition key (what a query workload reads).")
     var partitionSize = 10
 
-    @Option(help: "Key popularity: zipf or uniform. Default zipf.")
+    @Option(help: "Key popularity: zipf or uniform.")
     var keys = "zipf"
 
-    @Option(help: "Skew of the Zipf distribution. Default 0.99.")
+    @Option(help: "Skew of the Zipf distribution.")
     var zipfTheta = 0.99
 
-    @Option(help: "Keys per BatchGetItem in the batch-get workload (1 to 100). Default 10.")
+    @Option(help: "Keys per BatchGetItem in the batch-get workload (1 to 100).")
     var batchSize = 10
 
-    @Option(help: "Write of the mix workloads: put (PutItem) or update (UpdateItem). Default put.")
+    @Option(help: "Write of the mix workloads: put (PutItem) or update (UpdateItem).")
     var write = "put"
 
     @Option(
@@ -94,7 +94,7 @@ struct Bench: AsyncParsableCommand {
     )
     var prepare = "auto"
 
-    @Option(help: "Seed of every random choice, so that runs can be repeated. Default 1.")
+    @Option(help: "Seed of every random choice, so that runs can be repeated.")
     var seed: UInt64 = 1
 
     @Option(help: "AWS access key id. Default: AWS_ACCESS_KEY_ID, else a placeholder.")
