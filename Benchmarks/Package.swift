@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // Benchmarks of DynamoCache, kept out of the main package so that `swift build` / `swift test` never build the
-// benchmark harness. Run from this folder: `swift package benchmark` (see the README's Benchmarks section).
+// benchmark harness. Run from this folder: `swift package benchmark` (see the README's Performance section).
 // Malloc counts are the stable gate (thresholds committed under Thresholds/); wall-clock figures are for
 // local comparison only. The hit-ratio simulator (Sources/HitRatioSimulator, `swift run -c release
 // HitRatioSimulator`) is a plain executable, not a benchmark: the benchmark plugin only runs targets under

@@ -90,7 +90,7 @@ struct Bench: AsyncParsableCommand {
 
     @Option(
         help:
-            "auto: create and load the table unless it already holds this dataset; always: load it again; never: use it as it is. Default auto."
+            "auto: create and load the table unless it already holds this dataset; always: load it again; never: use it as it is."
     )
     var prepare = "auto"
 
