@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Everything one `bench` run does.
 package struct BenchConfiguration: Sendable {
@@ -186,8 +187,20 @@ package struct BenchRunner: Sendable {
                 })
         }
         let reporter = progress.map { report in
-            loops[0].scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-                report(BenchProgress(line: Self.progressLine(label: label, control: control), settled: false))
+            let previous = Mutex((answers: 0, at: control.start))
+            return loops[0].scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+                let answers = control.completed.load(ordering: .relaxed)
+                let now = monotonicNanoseconds()
+                let (lastAnswers, lastAt) = previous.withLock { last in
+                    defer { last = (answers, now) }
+                    return last
+                }
+                let rate = Double(answers - lastAnswers) * 1e9 / Double(max(1, now - lastAt))
+                let elapsed = Report.decimal(Double(now - control.start) / 1e9, 1)
+                report(
+                    BenchProgress(
+                        line: "\(label): \(elapsed) s, \(answers) answers, \(Report.rate(rate)) req/s now",
+                        settled: false))
             }
         }
         defer { reporter?.cancel() }
@@ -201,13 +214,6 @@ package struct BenchRunner: Sendable {
         merged.elapsedNanoseconds = lastCompletion - control.start
         progress?(BenchProgress(line: Self.summaryLine(label: label, tally: merged), settled: true))
         return merged
-    }
-
-    private static func progressLine(label: String, control: PhaseControl) -> String {
-        let done = control.completed.load(ordering: .relaxed)
-        let elapsed = Double(monotonicNanoseconds() - control.start) / 1e9
-        return
-            "\(label): \(Report.decimal(elapsed, 1)) s, \(done) answers, \(Report.rate(Double(done) / elapsed)) req/s"
     }
 
     private static func summaryLine(label: String, tally: Tally) -> String {

@@ -14,16 +14,21 @@ package struct ParsedResponse: Sendable {
 package enum CacheVerdict: String, Sendable, CaseIterable, Codable {
     case hit, miss, partial, bypass, write, none
 
-    init(headerValue: ByteBufferView) {
-        switch String(decoding: headerValue, as: UTF8.self) {
-        case "hit": self = .hit
-        case "miss": self = .miss
-        case "partial": self = .partial
-        case "bypass": self = .bypass
-        case "write": self = .write
-        default: self = .none
+    /// Read on every answer, so without making a String: the five values differ in length.
+    init(headerValue: ByteBufferView.SubSequence) {
+        let candidates: [Int: (CacheVerdict, StaticString)] = Self.byLength
+        guard let (verdict, text) = candidates[headerValue.count],
+            ResponseParser.equalsIgnoringCase(headerValue, text)
+        else {
+            self = .none
+            return
         }
+        self = verdict
     }
+
+    private static let byLength: [Int: (CacheVerdict, StaticString)] = [
+        3: (.hit, "hit"), 4: (.miss, "miss"), 7: (.partial, "partial"), 6: (.bypass, "bypass"), 5: (.write, "write"),
+    ]
 }
 
 package enum ResponseParseError: Error, Equatable {
