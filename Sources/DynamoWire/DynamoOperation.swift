@@ -62,6 +62,15 @@ package enum DynamoOperation: Hashable, Sendable {
         }
     }
 
+    /// A read that changes nothing, so sending it twice is harmless (other operations, `.other` included, are
+    /// not known to be).
+    package var hasNoSideEffects: Bool {
+        switch self {
+        case .getItem, .batchGetItem, .query, .scan, .transactGetItems, .describeTable: true
+        default: false
+        }
+    }
+
     /// An operation that may change items. PartiQL statements count as writes because telling a SELECT from an
     /// UPDATE would need a PartiQL parser.
     package var isWrite: Bool {

@@ -84,6 +84,7 @@ package final class DynamoProxy: Sendable {
         }
         let call = Call(
             request: request,
+            operation: operation,
             object: object,
             namespace: Namespace(authorization: request.head.headers.first(name: "authorization")),
             eventLoop: eventLoop
@@ -151,7 +152,8 @@ package final class DynamoProxy: Sendable {
     func send(_ call: Call, body: ByteBuffer? = nil) -> EventLoopFuture<UpstreamAnswer> {
         var head = call.request.head
         HopByHopHeaders.remove(from: &head.headers)
-        let request = UpstreamRequest(head: head, body: body ?? call.request.body)
+        let request = UpstreamRequest(
+            head: head, body: body ?? call.request.body, retryOnStaleConnection: call.operation.hasNoSideEffects)
         let started = clock()
         return storage.execute(request, on: call.eventLoop).map { response in
             self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: nil)
@@ -255,6 +257,7 @@ package final class DynamoProxy: Sendable {
 /// One DynamoDB request being handled: the request, its validated body, who sent it, and where it runs.
 struct Call {
     let request: ProxyRequest
+    let operation: DynamoOperation
     let object: JSONObject
     let namespace: Namespace
     let eventLoop: any EventLoop

@@ -7,10 +7,16 @@ import NIOPosix
 package struct UpstreamRequest: Sendable {
     package var head: HTTPRequestHead
     package var body: ByteBuffer
+    /// The request has no side effects, so it may be sent once more on a new connection when a reused keep-alive
+    /// connection closes before any byte of the answer: the race of a server closing an idle connection just as
+    /// a request is written on it, which is not the client's failure to see. A request with side effects is
+    /// never resent: the server may have acted on it before closing, and only the client may decide to retry.
+    package var retryOnStaleConnection: Bool
 
-    package init(head: HTTPRequestHead, body: ByteBuffer) {
+    package init(head: HTTPRequestHead, body: ByteBuffer, retryOnStaleConnection: Bool = false) {
         self.head = head
         self.body = body
+        self.retryOnStaleConnection = retryOnStaleConnection
     }
 }
 
@@ -97,10 +103,23 @@ final class UpstreamConnectionPool {
         while let connection = idle.popLast() {
             connection.closeTimer.cancel()
             if connection.channel.isActive {
-                return send(request, on: connection.channel, handler: connection.handler)
+                let sent = send(request, on: connection.channel, handler: connection.handler)
+                guard request.retryOnStaleConnection else { return sent }
+                let handler = connection.handler
+                return sent.assumeIsolated().flatMapError { error in
+                    guard case .connectionLost = error as? UpstreamError, handler.closedBeforeAnswering,
+                        !self.isShutdown
+                    else { return self.eventLoop.makeFailedFuture(error) }
+                    self.logger.debug("resending a read on a new connection: the pooled one closed before answering")
+                    return self.sendOnNewConnection(request)
+                }.nonisolated()
             }
         }
-        return connect().assumeIsolated().flatMap { channel in
+        return sendOnNewConnection(request)
+    }
+
+    private func sendOnNewConnection(_ request: UpstreamRequest) -> EventLoopFuture<UpstreamResponse> {
+        connect().assumeIsolated().flatMap { channel in
             do {
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
                 return self.send(request, on: channel, handler: handler)
@@ -183,6 +202,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     private let maxResponseBytes: Int
     private var context: ChannelHandlerContext?
     private var pending: Pending?
+    /// The last request failed because the connection closed before any of its answer arrived.
+    private(set) var closedBeforeAnswering = false
 
     init(maxResponseBytes: Int) {
         self.maxResponseBytes = maxResponseBytes
@@ -207,6 +228,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             self.context?.close(promise: nil)
         }
         pending = Pending(promise: promise, timeout: timer)
+        closedBeforeAnswering = false
         var head = request.head
         head.headers.replaceOrAdd(name: "content-length", value: String(request.body.readableBytes))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -215,6 +237,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         }
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenFailure { error in
+            if let pending = self.pending { self.closedBeforeAnswering = pending.head == nil && pending.body == nil }
             self.fail(.connectionLost("write failed: \(error)"))
             self.context?.close(promise: nil)
         }
@@ -261,6 +284,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        closedBeforeAnswering = pending != nil && pending?.head == nil && pending?.body == nil
         fail(.connectionLost("connection closed by the storage server before a complete response"))
         context.fireChannelInactive()
     }

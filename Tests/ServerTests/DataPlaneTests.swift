@@ -1,5 +1,6 @@
-import Foundation
 import FakeServers
+import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -81,6 +82,41 @@ struct DataPlaneTests {
         for _ in 0..<5 { _ = try await proxy.send() }
         #expect(upstream.received.count == 5)
         #expect(upstream.connections == 1)
+        try await proxy.stop()
+        try await upstream.stop()
+        try await group.shutdownGracefully()
+    }
+
+    /// A keep-alive server may close an idle connection just as the proxy writes on it. A read is then sent once
+    /// more on a new connection; a write is not (the server may have acted on it): its client gets the 500.
+    @Test(arguments: [
+        ("DynamoDB_20120810.GetItem", #"{"TableName":"t","Key":{"pk":{"S":"a"}},"ConsistentRead":true}"#, true),
+        ("DynamoDB_20120810.PutItem", #"{"TableName":"t","Item":{"pk":{"S":"a"}}}"#, false),
+    ])
+    func resendsOnlyReadsWhenAPooledConnectionClosesBeforeAnswering(target: String, body: String, resent: Bool)
+        async throws
+    {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let seen = NIOLockedValueBox(0)
+        let upstream = try await FakeUpstream(group: group) { _, _ in
+            // The second request (the first on the pooled connection) meets a close.
+            let index = seen.withLockedValue { count in
+                defer { count += 1 }
+                return count
+            }
+            return index == 1 ? .close : .respond(status: .ok, headers: Self.okHeaders, body: "{}")
+        }
+        let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
+        #expect(try await proxy.send(target: target, body: body).head.status == .ok)
+        let second = try await proxy.send(target: target, body: body)
+        if resent {
+            #expect(second.head.status == .ok)
+            #expect(upstream.received.count == 3)
+            #expect(upstream.connections == 2)
+        } else {
+            #expect(second.head.status == .internalServerError)
+            #expect(upstream.received.count == 2)
+        }
         try await proxy.stop()
         try await upstream.stop()
         try await group.shutdownGracefully()
