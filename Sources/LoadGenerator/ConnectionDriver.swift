@@ -118,7 +118,7 @@ final class ConnectionDriver {
             if let deadline = control.deadline, now >= deadline {
                 // Behind schedule at the end: what was due but never sent is reported, not dropped silently.
                 let unsent = Int((deadline - nextIntended + interval - 1) / interval)
-                for _ in 0..<unsent { sink.tally.recordFailure("Unsent") }
+                sink.tally.recordFailure("Unsent", count: unsent)
                 return finish()
             }
             origin = nextIntended

@@ -29,9 +29,10 @@ package struct Tally: Sendable {
         if status >= 300 { errors[errorType ?? "HTTP \(status)", default: 0] += 1 }
     }
 
-    /// Records a request that got no answer.
-    package mutating func recordFailure(_ kind: String) {
-        errors[kind, default: 0] += 1
+    /// Records `count` requests that got no answer.
+    package mutating func recordFailure(_ kind: String, count: Int = 1) {
+        guard count > 0 else { return }
+        errors[kind, default: 0] += count
     }
 
     package mutating func merge(_ other: Tally) {
