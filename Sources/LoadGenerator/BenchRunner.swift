@@ -110,8 +110,8 @@ package struct BenchRunner: Sendable {
     package func run() async throws -> [BenchResult] {
         var results: [BenchResult] = []
         let rounds = configuration.rounds
+        let samplers = Samplers(dataset: configuration.dataset, options: configuration.options)
         for (workloadIndex, workload) in configuration.workloads.enumerated() {
-            let samplers = Samplers(dataset: configuration.dataset, options: configuration.options)
             // get-once reads every key once per target: each target starts its own sweep at a random key.
             var seeds = SplitMix64(seed: configuration.seed &+ UInt64(workloadIndex) &* 0x1000)
             let cursors = configuration.targets.map { _ in
