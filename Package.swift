@@ -2,7 +2,8 @@
 // DynamoCache: a write-through caching proxy for DynamoDB's HTTP JSON API.
 // Module plan and dependency direction: ../shared/STYLE.md (dynamo-cache -> Server -> Proxy -> {CacheCore,
 // DynamoWire, Upstream}); Upstream is a plain HTTP client and needs nothing of DynamoWire. LoadGenerator (the
-// `bench` subcommand's engine) is a client of the proxy's wire protocol and depends on none of the proxy's modules. Benchmarks live in
+// `bench` subcommand's engine) is a client of the proxy's wire protocol: it uses DynamoWire and Upstream's HTTP
+// client, and nothing of the proxy's decisions. Benchmarks live in
 // their own package under Benchmarks/ so that the benchmark harness is never built by `swift build` / `swift test`.
 import PackageDescription
 
@@ -79,8 +80,13 @@ let package = Package(
         .target(
             name: "LoadGenerator",
             dependencies: [
+                "DynamoWire",
+                "Upstream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

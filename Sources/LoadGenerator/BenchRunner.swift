@@ -97,14 +97,19 @@ package struct BenchRunner: Sendable {
 
     /// Prepares the table through the first target, which must share its storage server with the others.
     package func prepareTable() async throws {
-        let client = SingleRequestClient(
-            target: configuration.targets[0], signer: signer, eventLoop: group.next(),
-            timeout: configuration.timeout)
+        let client = PreparationClient(
+            target: configuration.targets[0], signer: signer, group: group, timeout: configuration.timeout)
         let progress = progress
-        try await TablePreparer(client: client, dataset: configuration.dataset) {
-            progress?(BenchProgress(line: $0, settled: true))
+        do {
+            try await TablePreparer(client: client, dataset: configuration.dataset) {
+                progress?(BenchProgress(line: $0, settled: true))
+            }
+            .prepare(mode: configuration.prepare)
+        } catch {
+            await client.client.shutdown()
+            throw error
         }
-        .prepare(mode: configuration.prepare)
+        await client.client.shutdown()
     }
 
     package func run() async throws -> [BenchResult] {

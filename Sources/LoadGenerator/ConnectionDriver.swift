@@ -11,6 +11,7 @@
 // Connections that the server closes (moto_server closes every one) are reopened for the next request; the
 // connect time is then part of that request's latency, as it is for any client.
 
+import DynamoWire
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -173,7 +174,7 @@ final class ConnectionDriver {
         guard generation == self.generation, let origin = inFlightOrigin else { return }
         let now = monotonicNanoseconds()
         inFlightOrigin = nil
-        let errorType = response.status >= 300 ? ResponseParser.errorType(in: response.body) : nil
+        let errorType = response.body.flatMap(UpstreamErrorCode.code(in:))
         sink.tally.record(
             nanoseconds: now &- origin, status: response.status, verdict: response.cacheStatus, errorType: errorType)
         sink.lastCompletion = max(sink.lastCompletion, now)

@@ -6,7 +6,7 @@ package struct ParsedResponse: Sendable {
     package var status: Int
     package var keepAlive: Bool
     package var cacheStatus: CacheVerdict
-    /// Kept only for error answers (to read `__type`) or when the parser was told to keep every body.
+    /// Kept only for error answers, to read their `__type`.
     package var body: ByteBuffer?
 }
 
@@ -51,11 +51,8 @@ package struct ResponseParser {
 
     private var state = State.head
     private var body: ByteBuffer?
-    private let keepAllBodies: Bool
 
-    package init(keepAllBodies: Bool = false) {
-        self.keepAllBodies = keepAllBodies
-    }
+    package init() {}
 
     /// True while a response has started but not finished.
     package var isMidResponse: Bool {
@@ -185,7 +182,7 @@ package struct ResponseParser {
     }
 
     private mutating func keep(_ slice: ByteBuffer, status: Int) {
-        guard keepAllBodies || status >= 400, slice.readableBytes > 0 else { return }
+        guard status >= 400, slice.readableBytes > 0 else { return }
         if body == nil {
             body = slice
         } else {
@@ -197,7 +194,7 @@ package struct ResponseParser {
     private mutating func finish(status: Int, keepAlive: Bool, verdict: CacheVerdict) -> ParsedResponse {
         state = .head
         defer { body = nil }
-        let kept = body ?? ((keepAllBodies || status >= 400) ? ByteBuffer() : nil)
+        let kept = body ?? (status >= 400 ? ByteBuffer() : nil)
         return ParsedResponse(status: status, keepAlive: keepAlive, cacheStatus: verdict, body: kept)
     }
 
@@ -245,22 +242,5 @@ package struct ResponseParser {
         case 65...70: Int(byte - 55)
         default: nil
         }
-    }
-
-    /// The error name of a DynamoDB error body: the part of `__type` after `#`
-    /// (`com.amazonaws.dynamodb.v20120810#ResourceNotFoundException` -> `ResourceNotFoundException`).
-    package static func errorType(in body: ByteBuffer?) -> String? {
-        guard let body, let start = find(Array("\"__type\"".utf8), in: body) else { return nil }
-        let view = body.readableBytesView
-        var index = view.startIndex + start + 8
-        while index < view.endIndex, view[index] != UInt8(ascii: "\"") { index += 1 }
-        index += 1
-        var valueStart = index
-        while index < view.endIndex, view[index] != UInt8(ascii: "\"") {
-            if view[index] == UInt8(ascii: "#") { valueStart = index + 1 }
-            index += 1
-        }
-        guard index <= view.endIndex, valueStart < index else { return nil }
-        return String(decoding: view[valueStart..<index], as: UTF8.self)
     }
 }

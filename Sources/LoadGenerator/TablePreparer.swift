@@ -1,6 +1,9 @@
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
+import NIOHTTP1
+import Upstream
 
 /// Whether `bench` creates and loads its table.
 package enum PrepareMode: String, Sendable, CaseIterable {
@@ -12,67 +15,34 @@ package enum PrepareMode: String, Sendable, CaseIterable {
     case never
 }
 
-/// Sends single signed requests and returns whole answers: for preparing the table, not for measuring.
-struct SingleRequestClient: Sendable {
-    let target: BenchTarget
-    let signer: SigV4Signer
+/// Sends signed requests through the proxy's own storage-server client and returns whole answers: for preparing
+/// the table, not for measuring.
+struct PreparationClient: Sendable {
+    let client: UpstreamClient
     let eventLoop: any EventLoop
-    let timeout: TimeAmount
+    private let encoder: NIOLockedValueBox<RequestEncoder>
+
+    init(target: BenchTarget, signer: SigV4Signer, group: any EventLoopGroup, timeout: TimeAmount) {
+        client = UpstreamClient(
+            configuration: UpstreamConfiguration(
+                host: target.host, port: target.port, connectTimeout: timeout, responseTimeout: timeout),
+            group: group,
+            logger: Logger(label: "dynamo-cache.bench")
+        )
+        eventLoop = group.next()
+        encoder = NIOLockedValueBox(RequestEncoder(target: target, signer: signer))
+    }
 
     func send(_ operation: String, _ body: String) async throws -> (status: Int, body: String) {
-        var encoder = RequestEncoder(target: target, signer: signer)
-        let request = encoder.encode(
-            BenchRequest(operation: operation, body: Array(body.utf8)), allocator: ByteBufferAllocator())
-        let promise = eventLoop.makePromise(of: ParsedResponse.self)
-        let channel = try await ClientBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SingleResponseHandler(promise: promise))
-                }
-            }
-            .connect(host: target.host, port: target.port).get()
-        channel.writeAndFlush(request, promise: nil)
-        let timer = eventLoop.scheduleTask(in: timeout) {
-            promise.fail(BenchError.preparation("\(operation) to \(target.url) timed out"))
+        let request = BenchRequest(operation: operation, body: Array(body.utf8))
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
+        for (name, value) in encoder.withLockedValue({ $0.headers(for: request) }) {
+            head.headers.add(name: name, value: value)
         }
-        defer {
-            timer.cancel()
-            channel.close(promise: nil)
-        }
-        let response = try await promise.futureResult.get()
-        return (response.status, response.body.map { String(buffer: $0) } ?? "")
-    }
-}
-
-private final class SingleResponseHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let promise: EventLoopPromise<ParsedResponse>
-    private var parser = ResponseParser(keepAllBodies: true)
-    private var pending = ByteBuffer()
-
-    init(promise: EventLoopPromise<ParsedResponse>) { self.promise = promise }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        pending.writeBuffer(&incoming)
-        do {
-            if let response = try parser.next(&pending) { promise.succeed(response) }
-        } catch {
-            promise.fail(BenchError.preparation("malformed HTTP response"))
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if let response = parser.finishAtClose() { promise.succeed(response) }
-        promise.fail(BenchError.preparation("connection closed before an answer"))
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(error)
-        context.close(promise: nil)
+        let response = try await client.execute(
+            UpstreamRequest(head: head, body: ByteBuffer(bytes: request.body)), on: eventLoop
+        ).get()
+        return (Int(response.head.status.code), String(buffer: response.body))
     }
 }
 
@@ -81,7 +51,7 @@ private final class SingleResponseHandler: ChannelInboundHandler {
 /// A marker item (`pk = "__meta"`) records the dataset loaded, so a later run with the same sizes reuses the
 /// table instead of loading it again.
 struct TablePreparer {
-    let client: SingleRequestClient
+    let client: PreparationClient
     let dataset: Dataset
     let log: @Sendable (String) -> Void
 

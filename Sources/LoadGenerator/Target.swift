@@ -1,4 +1,5 @@
 import NIOCore
+import Upstream
 
 #if canImport(Glibc)
     import Glibc
@@ -17,39 +18,26 @@ package struct BenchTarget: Sendable, Equatable {
         self.name = name
         self.host = host
         self.port = port
-        url = "http://\(host):\(port)"
+        url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
     }
 
-    /// Parses `name=http://host[:port][/]`; a bare URL is named after its host and port.
+    /// Parses `name=http://host[:port][/]` (the storage-server URL syntax of `serve --upstream`); a bare URL is
+    /// named after its host and port.
     package init(parsing spec: String) throws(BenchError) {
-        let name: String
-        var rest: Substring
+        var name = ""
+        var url = Substring(spec)
         if let equals = spec.firstIndex(of: "="), !spec[..<equals].contains("/") {
             name = String(spec[..<equals])
-            rest = spec[spec.index(after: equals)...]
-        } else {
-            name = ""
-            rest = Substring(spec)
+            url = spec[spec.index(after: equals)...]
         }
-        guard rest.hasPrefix("http://") else {
-            throw .invalidOption("target \(spec): only http:// URLs are supported (TLS is on the roadmap)")
+        let endpoint: (host: String, port: Int)
+        do {
+            endpoint = try UpstreamConfiguration.parseURL(String(url))
+        } catch {
+            throw .invalidOption("target \(spec): \(error)")
         }
-        rest = rest.dropFirst("http://".count)
-        if rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard !rest.isEmpty, !rest.contains("/") else {
-            throw .invalidOption("target \(spec): expected http://host[:port], without a path")
-        }
-        var host = String(rest)
-        var port = 80
-        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
-            guard let parsed = Int(rest[rest.index(after: colon)...]), (1...65535).contains(parsed) else {
-                throw .invalidOption("target \(spec): invalid port")
-            }
-            host = String(rest[..<colon])
-            port = parsed
-        }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        self.init(name: name.isEmpty ? "\(host):\(port)" : name, host: host, port: port)
+        self.init(name: name, host: endpoint.host, port: endpoint.port)
+        if name.isEmpty { self.name = String(self.url.dropFirst("http://".count)) }
     }
 
     /// The `Host` header (and the signed `host`): the port is included unless it is the default, as the SDKs do.
@@ -83,7 +71,8 @@ struct RequestEncoder: Sendable {
         hostHeader = target.hostHeader
     }
 
-    mutating func encode(_ request: BenchRequest, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// The headers of `request` other than Content-Length, signed, in the order they are sent.
+    mutating func headers(for request: BenchRequest) -> [(name: String, value: String)] {
         let now = Int(time(nil))
         if now != dateSecond {
             dateSecond = now
@@ -93,20 +82,26 @@ struct RequestEncoder: Sendable {
         let authorization = request.body.withUnsafeBytes {
             signer.authorization(host: hostHeader, amzDate: amzDate, target: target, body: $0)
         }
+        var headers = [
+            ("Host", hostHeader), ("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target),
+            ("X-Amz-Date", amzDate),
+        ]
+        if let token = signer.credentials.sessionToken { headers.append(("X-Amz-Security-Token", token)) }
+        headers.append(("Authorization", authorization))
+        return headers
+    }
+
+    /// The whole request as it goes on the wire.
+    mutating func encode(_ request: BenchRequest, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 400 + request.body.count)
-        buffer.writeStaticString("POST / HTTP/1.1\r\nHost: ")
-        buffer.writeString(hostHeader)
-        buffer.writeStaticString("\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: ")
-        buffer.writeString(target)
-        buffer.writeStaticString("\r\nX-Amz-Date: ")
-        buffer.writeString(amzDate)
-        if let token = signer.credentials.sessionToken {
-            buffer.writeStaticString("\r\nX-Amz-Security-Token: ")
-            buffer.writeString(token)
+        buffer.writeStaticString("POST / HTTP/1.1\r\n")
+        for (name, value) in headers(for: request) {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
         }
-        buffer.writeStaticString("\r\nAuthorization: ")
-        buffer.writeString(authorization)
-        buffer.writeStaticString("\r\nContent-Length: ")
+        buffer.writeStaticString("Content-Length: ")
         buffer.writeString(String(request.body.count))
         buffer.writeStaticString("\r\n\r\n")
         buffer.writeBytes(request.body)
