@@ -67,13 +67,7 @@ package struct Report: Sendable {
                 out += "  errors at \(row.target.name): \(listed.joined(separator: ", "))\n"
             }
             if let base = rows.first, rows.count > 1 {
-                for row in rows.dropFirst() {
-                    let ratio = Ratio(row.tally, over: base.tally)
-                    let latencies = zip(Report.percentiles, ratio.latency).map { "\($0.label) ×\(Report.factor($1))" }
-                    out +=
-                        "  \(row.target.name)/\(base.target.name): req/s ×\(Report.factor(ratio.throughput)), "
-                        + latencies.joined(separator: ", ") + "\n"
-                }
+                for row in rows.dropFirst() { out += "  \(Report.ratioLine(row, over: base))\n" }
             }
             out += "\n"
         }
@@ -88,6 +82,14 @@ package struct Report: Sendable {
                 return column == 0 ? cell + pad : pad + cell
             }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
+    }
+
+    /// `proxy/direct: req/s ×17.9, p50 ×0.0119, ...`
+    static func ratioLine(_ row: BenchResult, over base: BenchResult) -> String {
+        let ratio = Ratio(row.tally, over: base.tally)
+        let latencies = zip(Report.percentiles, ratio.latency).map { "\($0.label) ×\(Report.factor($1))" }
+        return "\(row.target.name)/\(base.target.name): req/s ×\(Report.factor(ratio.throughput)), "
+            + latencies.joined(separator: ", ")
     }
 
     // MARK: JSON
@@ -123,12 +125,7 @@ package struct Report: Sendable {
             table += "</table>\n"
             if let base = rows.first, rows.count > 1 {
                 table += "<p class=\"ratios\">"
-                for row in rows.dropFirst() {
-                    let ratio = Ratio(row.tally, over: base.tally)
-                    let latencies = zip(Report.percentiles, ratio.latency).map { "\($0.label) ×\(Report.factor($1))" }
-                    table += "\(Report.escape(row.target.name))/\(Report.escape(base.target.name)): "
-                    table += "req/s ×\(Report.factor(ratio.throughput)), \(latencies.joined(separator: ", "))<br>"
-                }
+                for row in rows.dropFirst() { table += "\(Report.escape(Report.ratioLine(row, over: base)))<br>" }
                 table += "</p>\n"
             }
             sections += "<section><h2>\(Report.escape(heading(workload)))</h2>\n\(table)\(plot(rows))</section>\n"
