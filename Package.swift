@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "Upstream", targets: ["Upstream"]),
         .library(name: "Server", targets: ["Server"]),
         .library(name: "LoadGenerator", targets: ["LoadGenerator"]),
+        .library(name: "AWSAuth", targets: ["AWSAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -33,9 +34,21 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(name: "CacheCore", swiftSettings: swiftSettings),
+        // SigV4 signing and verification, the credential chain, the client credentials file: used by Upstream,
+        // the data plane and the bench tool alike. No sockets: credential endpoints are reached through a protocol.
+        .target(
+            name: "AWSAuth",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "DynamoWire",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -44,7 +57,11 @@ let package = Package(
         .target(
             name: "Upstream",
             dependencies: [
+                "AWSAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -54,9 +71,11 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
+                "AWSAuth",
                 "CacheCore",
                 "DynamoWire",
                 "Upstream",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,6 +88,8 @@ let package = Package(
             dependencies: [
                 "Proxy",
                 "DynamoWire",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,14 +101,15 @@ let package = Package(
         .target(
             name: "LoadGenerator",
             dependencies: [
+                "AWSAuth",
                 "DynamoWire",
                 "Upstream",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
@@ -100,6 +122,7 @@ let package = Package(
         .executableTarget(
             name: "dynamo-cache",
             dependencies: [
+                "AWSAuth",
                 "CacheCore",
                 "DynamoWire",
                 "Server",
@@ -112,10 +135,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CacheCoreTests", dependencies: ["CacheCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AWSAuthTests",
+            dependencies: ["AWSAuth", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ProxyTests",
             dependencies: [
@@ -132,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "LoadGeneratorTests",
             dependencies: [
-                "LoadGenerator", "FakeServers",
+                "LoadGenerator", "FakeServers", "AWSAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -17,6 +17,16 @@ package struct DynamoError: Error, Hashable, Sendable {
         case internalServerError
         /// 503: the upstream could not be reached; the request was not sent.
         case serviceUnavailable
+        /// 400: no `Authorization` header (client authentication on).
+        case missingAuthenticationToken
+        /// 400: an `Authorization` header that is not a complete SigV4 one.
+        case incompleteSignature
+        /// 400: an access key id no client has, or a session token.
+        case unrecognizedClient
+        /// 400: a wrong signature, a date too far from now, a scope for another day or service.
+        case invalidSignature
+        /// 400: the client's section does not allow the operation on the table.
+        case accessDenied
     }
 
     package var kind: Kind
@@ -30,7 +40,9 @@ package struct DynamoError: Error, Hashable, Sendable {
     /// The HTTP status DynamoDB answers with for this kind.
     package var httpStatus: Int {
         switch kind {
-        case .serialization, .validation: 400
+        case .serialization, .validation, .missingAuthenticationToken, .incompleteSignature, .unrecognizedClient,
+            .invalidSignature, .accessDenied:
+            400
         case .internalServerError: 500
         case .serviceUnavailable: 503
         }
@@ -43,14 +55,21 @@ package struct DynamoError: Error, Hashable, Sendable {
         case .validation: "com.amazon.coral.validate#ValidationException"
         case .internalServerError: "com.amazonaws.dynamodb.v20120810#InternalServerError"
         case .serviceUnavailable: "com.amazonaws.dynamodb.v20120810#ServiceUnavailable"
+        case .missingAuthenticationToken: "com.amazon.coral.service#MissingAuthenticationTokenException"
+        case .incompleteSignature: "com.amazon.coral.service#IncompleteSignatureException"
+        case .unrecognizedClient: "com.amazon.coral.service#UnrecognizedClientException"
+        case .invalidSignature: "com.amazon.coral.service#InvalidSignatureException"
+        case .accessDenied: "com.amazon.coral.service#AccessDeniedException"
         }
     }
 
-    /// Writes the JSON body. SerializationException carries `Message`, capitalised, as DynamoDB's does.
+    /// Writes the JSON body. SerializationException and AccessDeniedException carry `Message`, capitalised, as
+    /// DynamoDB's do.
     package func encodeBody(into buffer: inout ByteBuffer) {
         buffer.writeStaticString(#"{"__type":""#)
         buffer.writeStaticString(type)
-        buffer.writeStaticString(kind == .serialization ? #"","Message":"# : #"","message":"#)
+        let capitalised = kind == .serialization || kind == .accessDenied
+        buffer.writeStaticString(capitalised ? #"","Message":"# : #"","message":"#)
         JSONWriter.writeString(message, into: &buffer)
         buffer.writeStaticString("}")
     }

@@ -1,3 +1,4 @@
+import AWSAuth
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -181,7 +182,8 @@ package struct BenchRunner: Sendable {
                     let bound = NIOLoopBound(sink, eventLoop: loop)
                     let finished = zip(mine, generators).map { connection, generator in
                         ConnectionDriver(
-                            eventLoop: loop, address: address, encoder: encoder, generator: generator,
+                            eventLoop: loop, address: address, tls: target.tls, encoder: encoder,
+                            generator: generator,
                             control: control, sink: sink, pacing: pacing, connectionIndex: connection,
                             connections: connections, timeout: timeout
                         ).start()

@@ -14,7 +14,9 @@
 import DynamoWire
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
+import Upstream
 
 /// How a phase paces its requests.
 package enum Pacing: Sendable, Equatable {
@@ -52,6 +54,7 @@ final class LoopTally {
 final class ConnectionDriver {
     private let eventLoop: any EventLoop
     private let address: SocketAddress
+    private let tls: UpstreamTLS?
     private var encoder: RequestEncoder
     private var generator: RequestGenerator
     private let control: PhaseControl
@@ -74,12 +77,13 @@ final class ConnectionDriver {
     private var finished = false
 
     init(
-        eventLoop: any EventLoop, address: SocketAddress, encoder: RequestEncoder, generator: RequestGenerator,
-        control: PhaseControl, sink: LoopTally, pacing: Pacing, connectionIndex: Int, connections: Int,
-        timeout: TimeAmount
+        eventLoop: any EventLoop, address: SocketAddress, tls: UpstreamTLS?, encoder: RequestEncoder,
+        generator: RequestGenerator, control: PhaseControl, sink: LoopTally, pacing: Pacing, connectionIndex: Int,
+        connections: Int, timeout: TimeAmount
     ) {
         self.eventLoop = eventLoop
         self.address = address
+        self.tls = tls
         self.encoder = encoder
         self.generator = generator
         self.control = control
@@ -143,11 +147,17 @@ final class ConnectionDriver {
     private func connect(then request: ByteBuffer) {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let expected = generation
+        let tls = self.tls
         ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // The request is written at once; TLS holds it until the handshake is done.
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverHostname))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ResponseHandler(driver: bound.value, generation: expected))
                 }
@@ -264,7 +274,8 @@ final class ResponseHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        driver.failed("ConnectionClosed", generation: generation)
+        driver.failed(
+            error is NIOSSLError || error is BoringSSLError ? "TLSRefused" : "ConnectionClosed", generation: generation)
         context.close(promise: nil)
     }
 }

@@ -1,3 +1,4 @@
+import AWSAuth
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -25,7 +26,8 @@ struct PreparationClient: Sendable {
     init(target: BenchTarget, signer: SigV4Signer, group: any EventLoopGroup, timeout: TimeAmount) {
         client = UpstreamClient(
             configuration: UpstreamConfiguration(
-                host: target.host, port: target.port, connectTimeout: timeout, responseTimeout: timeout),
+                host: target.host, port: target.port, tls: target.tls, connectTimeout: timeout,
+                responseTimeout: timeout),
             group: group,
             logger: Logger(label: "dynamo-cache.bench")
         )

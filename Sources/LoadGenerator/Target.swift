@@ -1,3 +1,4 @@
+import AWSAuth
 import NIOCore
 import Upstream
 
@@ -7,43 +8,53 @@ import Upstream
     import Darwin
 #endif
 
-/// One endpoint under test, given as `name=http://host:port`.
+/// One endpoint under test, given as `name=http[s]://host:port`.
 package struct BenchTarget: Sendable, Equatable {
     package var name: String
     package var url: String
     package var host: String
     package var port: Int
+    /// TLS for an `https://` target; nil for plain HTTP.
+    package var tls: UpstreamTLS?
 
-    package init(name: String, host: String, port: Int) {
+    package init(name: String, host: String, port: Int, tls: UpstreamTLS? = nil) {
         self.name = name
         self.host = host
         self.port = port
-        url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        self.tls = tls
+        url = UpstreamEndpoint(isTLS: tls != nil, host: host, port: port).url
     }
 
-    /// Parses `name=http://host[:port][/]` (the storage-server URL syntax of `serve --upstream`); a bare URL is
-    /// named after its host and port.
-    package init(parsing spec: String) throws(BenchError) {
+    /// Parses `name=http[s]://host[:port][/]` (the storage-server URL syntax of `serve --upstream`); a bare URL
+    /// is named after its host and port. `caFile` adds a private CA to trust for `https://` targets.
+    package init(parsing spec: String, caFile: String? = nil) throws(BenchError) {
         var name = ""
         var url = Substring(spec)
         if let equals = spec.firstIndex(of: "="), !spec[..<equals].contains("/") {
             name = String(spec[..<equals])
             url = spec[spec.index(after: equals)...]
         }
-        let endpoint: (host: String, port: Int)
+        let endpoint: UpstreamEndpoint
+        let tls: UpstreamTLS?
         do {
-            endpoint = try UpstreamConfiguration.parseURL(String(url))
+            endpoint = try UpstreamEndpoint(parsing: String(url))
+            tls = endpoint.isTLS ? try UpstreamTLS(serverHostname: endpoint.host, caFile: caFile) : nil
         } catch {
             throw .invalidOption("target \(spec): \(error)")
         }
-        self.init(name: name, host: endpoint.host, port: endpoint.port)
-        if name.isEmpty { self.name = String(self.url.dropFirst("http://".count)) }
+        self.init(name: name, host: endpoint.host, port: endpoint.port, tls: tls)
+        if name.isEmpty {
+            self.name = endpoint.authority.contains(":") ? endpoint.authority : "\(endpoint.authority):\(port)"
+        }
     }
 
     /// The `Host` header (and the signed `host`): the port is included unless it is the default, as the SDKs do.
     var hostHeader: String {
-        let bracketed = host.contains(":") ? "[\(host)]" : host
-        return port == 80 ? bracketed : "\(bracketed):\(port)"
+        UpstreamEndpoint(isTLS: tls != nil, host: host, port: port).authority
+    }
+
+    package static func == (a: BenchTarget, b: BenchTarget) -> Bool {
+        a.name == b.name && a.url == b.url
     }
 }
 
@@ -76,7 +87,7 @@ struct RequestEncoder: Sendable {
         let now = Int(time(nil))
         if now != dateSecond {
             dateSecond = now
-            amzDate = SigV4Signer.amzDate(unixSeconds: now)
+            amzDate = SigV4.amzDate(unixSeconds: now)
         }
         let target = "DynamoDB_20120810." + request.operation
         let authorization = request.body.withUnsafeBytes {

@@ -18,6 +18,7 @@
 //   in one namespace share one upstream request (SingleFlight).
 // Every decision is made on the event loop of the client connection; the stores are striped and locked per shard.
 
+import AWSAuth
 import CacheCore
 import DynamoWire
 import Logging
@@ -42,15 +43,19 @@ package final class DynamoProxy: Sendable {
     let allocator = ByteBufferAllocator()
     /// The counters behind `/stats` and `/metrics`.
     package let statistics = ProxyStatistics()
+    /// Verifies clients' signatures and access (`--client-auth sigv4`); nil when clients are not authenticated.
+    package let authenticator: ClientAuthenticator?
 
     package init(
         storage: any StorageServer,
         configuration: ProxyConfiguration = ProxyConfiguration(),
         logger: Logger,
+        authenticator: ClientAuthenticator? = nil,
         clock: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds }
     ) {
         self.storage = storage
         self.configuration = configuration
+        self.authenticator = authenticator
         self.logger = logger
         self.clock = clock
         items = CacheStore(
@@ -71,8 +76,22 @@ package final class DynamoProxy: Sendable {
 
     /// Decides what to do with `request`, arriving on `eventLoop`.
     package func handle(_ request: ProxyRequest, on eventLoop: any EventLoop) -> ProxyOutcome {
-        guard case .dynamoDB(let operation) = APITarget(xAmzTarget: request.head.headers.first(name: "x-amz-target"))
-        else {
+        let targetHeader = request.head.headers.first(name: "x-amz-target")
+        let target = APITarget(xAmzTarget: targetHeader)
+        var client: ClientIdentity?
+        if let authenticator {
+            switch authenticator.authenticate(request) {
+            case .success(let identity): client = identity
+            case .failure(let error): return .immediate(errorResponse(error))
+            }
+        }
+        guard case .dynamoDB(let operation) = target else {
+            if let client, client.readOnly || client.tables != nil {
+                let scope = RequestScope(target: targetHeader, object: try? JSONObject(parsing: request.body))
+                if let denied = ClientAuthenticator.authorize(client, scope) {
+                    return .immediate(errorResponse(denied))
+                }
+            }
             // Streams and anything that is not DynamoDB (other services, /moto-api/): untouched.
             return .deferred(forward(request, on: eventLoop).map { $0.marked(.bypass) })
         }
@@ -82,11 +101,29 @@ package final class DynamoProxy: Sendable {
         } catch {
             return .immediate(errorResponse(DynamoError(error)))
         }
+        let namespace: Namespace
+        if let client {
+            // The body is read before access is decided, as DynamoDB does: a malformed body is a
+            // SerializationException whoever sends it.
+            if client.readOnly || client.tables != nil,
+                let denied = ClientAuthenticator.authorize(client, RequestScope(target: targetHeader, object: object))
+            {
+                return .immediate(errorResponse(denied))
+            }
+            namespace = Namespace(value: client.accessKeyID)
+        } else {
+            switch configuration.namespaces {
+            case .callerSignature:
+                namespace = Namespace(authorization: request.head.headers.first(name: "authorization"))
+            case .shared:
+                namespace = Namespace(value: "")
+            }
+        }
         let call = Call(
             request: request,
             operation: operation,
             object: object,
-            namespace: Namespace(authorization: request.head.headers.first(name: "authorization")),
+            namespace: namespace,
             eventLoop: eventLoop
         )
         switch operation {
@@ -203,11 +240,33 @@ package final class DynamoProxy: Sendable {
         }
         logger.warning("storage server request failed", metadata: ["error": "\(error)"])
         switch error {
-        case .connectFailed, .shutdown, .invalidURL:
+        case .connectFailed(let reason):
             return errorResponse(
                 DynamoError(
                     .serviceUnavailable,
-                    message: "The storage server is unreachable; the request was not sent: \(error)"
+                    message: "The storage server is unreachable (\(reason)); the request was not sent."
+                )
+            )
+        case .tlsRefused(let reason):
+            return errorResponse(
+                DynamoError(
+                    .serviceUnavailable,
+                    message: "The proxy refused the storage server's TLS connection (\(reason)); the request was not "
+                        + "sent."
+                )
+            )
+        case .noCredentials(let reason):
+            return errorResponse(
+                DynamoError(
+                    .serviceUnavailable,
+                    message: "The proxy cannot sign the request: \(reason); the request was not sent."
+                )
+            )
+        case .shutdown, .invalidURL:
+            return errorResponse(
+                DynamoError(
+                    .serviceUnavailable,
+                    message: "The storage server is unreachable; the request was not sent."
                 )
             )
         case .responseTimeout:
@@ -287,6 +346,8 @@ extension UpstreamErrorKind {
     init(_ error: UpstreamError) {
         switch error {
         case .connectFailed, .invalidURL, .shutdown: self = .unreachable
+        case .tlsRefused: self = .tlsRefused
+        case .noCredentials: self = .noCredentials
         case .responseTimeout: self = .timeout
         case .connectionLost: self = .connectionLost
         case .invalidResponse: self = .invalidResponse

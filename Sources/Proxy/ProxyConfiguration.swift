@@ -12,8 +12,9 @@ package struct ProxyConfiguration: Sendable {
     package var shards: Int
     /// Whether the proxy may change a request before forwarding it: read the full item on a projected miss,
     /// ask UpdateItem for ALL_NEW. A changed body no longer matches the client's SigV4 signature, so this must be
-    /// off in front of a storage server that verifies signatures, until the proxy signs requests itself; with it
-    /// off those requests are forwarded as sent and their keys are evicted or left uncached.
+    /// off when clients' signatures are forwarded to a storage server that verifies them; with it off those
+    /// requests are forwarded as sent and their keys are evicted or left uncached. Requests the proxy signs itself
+    /// are signed after any rewrite.
     package var rewriteRequests: Bool
     /// Bytes of memory the query cache (Query, Scan) may use.
     package var queryCacheBytes: Int
@@ -23,6 +24,19 @@ package struct ProxyConfiguration: Sendable {
     package var maxQueryEntryBytes: Int
     /// What a write does to the query cache.
     package var queryInvalidation: QueryInvalidation
+    /// Whose entries a request may be served when the proxy does not authenticate clients itself (with client
+    /// authentication, the namespace is always the verified client).
+    package var namespaces: NamespaceRule
+
+    /// How cache namespaces are told apart without client authentication.
+    package enum NamespaceRule: Sendable {
+        /// The access key id and region of the caller's own signature, which the storage server checks
+        /// (`--upstream-auth forward`): a caller is never served what another caller's keys read.
+        case callerSignature
+        /// One namespace: every request reaches the storage server with the proxy's own credentials
+        /// (`--upstream-auth sign`), so every caller reads the same data.
+        case shared
+    }
 
     /// How writes through the proxy affect cached query and scan pages.
     package enum QueryInvalidation: String, Sendable {
@@ -42,7 +56,8 @@ package struct ProxyConfiguration: Sendable {
         queryCacheBytes: Int = 64 << 20,
         queryTTL: UInt64 = 300_000_000_000,
         maxQueryEntryBytes: Int = 2 << 20,
-        queryInvalidation: QueryInvalidation = .write
+        queryInvalidation: QueryInvalidation = .write,
+        namespaces: NamespaceRule = .callerSignature
     ) {
         self.itemCacheBytes = itemCacheBytes
         self.itemTTL = itemTTL
@@ -54,5 +69,6 @@ package struct ProxyConfiguration: Sendable {
         self.queryTTL = queryTTL
         self.maxQueryEntryBytes = maxQueryEntryBytes
         self.queryInvalidation = queryInvalidation
+        self.namespaces = namespaces
     }
 }

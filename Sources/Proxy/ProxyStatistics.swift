@@ -121,11 +121,13 @@ package enum InvalidationCause: Int, CaseIterable, Sendable {
 
 /// Why a request to the storage server failed: a closed set.
 package enum UpstreamErrorKind: Int, CaseIterable, Sendable {
-    case unreachable, timeout, connectionLost, invalidResponse
+    case unreachable, timeout, connectionLost, invalidResponse, tlsRefused, noCredentials
 
     package var name: String {
         switch self {
         case .unreachable: "unreachable"
+        case .tlsRefused: "tls_refused"
+        case .noCredentials: "no_credentials"
         case .timeout: "timeout"
         case .connectionLost: "connection_lost"
         case .invalidResponse: "invalid_response"

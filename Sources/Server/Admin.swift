@@ -90,10 +90,12 @@ extension HTTPListener {
         port: Int,
         router: AdminRouter,
         group: any EventLoopGroup,
+        tls: ServerTLS? = nil,
         logger: Logger
     ) -> HTTPListener {
-        HTTPListener(name: "admin", host: host, port: port, group: group, shutdownGrace: .seconds(1), logger: logger) {
-            channel in
+        HTTPListener(
+            name: "admin", host: host, port: port, group: group, shutdownGrace: .seconds(1), tls: tls, logger: logger
+        ) { channel in
             try channel.pipeline.syncOperations.addHandler(AdminHandler(router: router))
         }
     }

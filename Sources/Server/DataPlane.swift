@@ -10,17 +10,21 @@ package struct DataPlaneConfiguration: Sendable {
     package var maxRequestBytes: Int
     /// How long in-flight requests may take to finish after SIGTERM before their connections are closed.
     package var shutdownGrace: TimeAmount
+    /// TLS for clients (`--tls-cert`, `--tls-key`); nil for plain HTTP.
+    package var tls: ServerTLS?
 
     package init(
         host: String,
         port: Int,
         maxRequestBytes: Int = 16 * 1024 * 1024,
-        shutdownGrace: TimeAmount = .seconds(10)
+        shutdownGrace: TimeAmount = .seconds(10),
+        tls: ServerTLS? = nil
     ) {
         self.host = host
         self.port = port
         self.maxRequestBytes = maxRequestBytes
         self.shutdownGrace = shutdownGrace
+        self.tls = tls
     }
 }
 
@@ -39,6 +43,7 @@ extension HTTPListener {
             port: configuration.port,
             group: group,
             shutdownGrace: configuration.shutdownGrace,
+            tls: configuration.tls,
             logger: logger
         ) { channel in
             try channel.pipeline.syncOperations.addHandler(

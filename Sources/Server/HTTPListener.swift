@@ -17,6 +17,8 @@ package final class HTTPListener: Service, Sendable {
     private let port: Int
     private let group: any EventLoopGroup
     private let shutdownGrace: TimeAmount
+    /// TLS on accepted connections; nil for plain HTTP.
+    package let tls: ServerTLS?
     private let initializer: ConnectionInitializer
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
@@ -33,9 +35,11 @@ package final class HTTPListener: Service, Sendable {
         port: Int,
         group: any EventLoopGroup,
         shutdownGrace: TimeAmount,
+        tls: ServerTLS? = nil,
         logger: Logger,
         initializer: @escaping ConnectionInitializer
     ) {
+        self.tls = tls
         self.name = name
         self.host = host
         self.port = port
@@ -53,13 +57,31 @@ package final class HTTPListener: Service, Sendable {
     /// Binds the socket and starts accepting; returns the bound address (port 0 picks a free port).
     package func bind() async throws -> SocketAddress {
         let initializer = self.initializer
-        let channel = try await ServerBootstrap(group: group)
+        let tls = self.tls
+        let channel: any Channel
+        do {
+            channel = try await bootstrap(initializer: initializer, tls: tls)
+        } catch {
+            throw ListenerError(
+                listener: name, address: "\(host.contains(":") ? "[\(host)]" : host):\(port)", error: error)
+        }
+        state.withLockedValue { $0.serverChannel = channel }
+        guard let address = channel.localAddress else { throw ChannelError.unknownLocalAddress }
+        logger.info("listening", metadata: ["listener": "\(name)", "address": "\(address)", "tls": "\(tls != nil)"])
+        return address
+    }
+
+    private func bootstrap(initializer: @escaping ConnectionInitializer, tls: ServerTLS?) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: true,
                         withErrorHandling: false,
@@ -73,10 +95,6 @@ package final class HTTPListener: Service, Sendable {
             }
             .bind(host: host, port: port)
             .get()
-        state.withLockedValue { $0.serverChannel = channel }
-        guard let address = channel.localAddress else { throw ChannelError.unknownLocalAddress }
-        logger.info("listening", metadata: ["listener": "\(name)", "address": "\(address)"])
-        return address
     }
 
     /// Serves until graceful shutdown, then drains. `bind()` must have been called.
@@ -130,5 +148,27 @@ package final class HTTPListener: Service, Sendable {
         }
         try? await promise.futureResult.get()
         deadline.cancel()
+    }
+}
+
+/// A listener that could not bind, naming which one, its address and why in plain words.
+package struct ListenerError: Error, CustomStringConvertible {
+    package var listener: String
+    package var address: String
+    package var error: any Error
+
+    package var description: String {
+        let text = "\(error)"
+        let reason: String
+        if text.contains("Address already in use") || text.contains("errno: 98") {
+            reason = "the address is already in use (another process listens there)"
+        } else if text.contains("Permission denied") || text.contains("errno: 13") {
+            reason = "permission denied (ports below 1024 need privileges)"
+        } else if text.contains("Cannot assign requested address") || text.contains("errno: 99") {
+            reason = "no interface of this machine has that address"
+        } else {
+            reason = text
+        }
+        return "cannot listen on \(address) (the \(listener) listener): \(reason)"
     }
 }

@@ -1,7 +1,11 @@
+import AWSAuth
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// A request for the storage server: the head as the client sent it (hop-by-hop headers removed) and its body.
 package struct UpstreamRequest: Sendable {
@@ -31,20 +35,64 @@ package struct UpstreamResponse: Sendable {
     }
 }
 
-/// The storage-server client: pooled keep-alive HTTP/1.1 connections, one pool per event loop.
+/// Re-signing of every request with the proxy's own credentials (`--upstream-auth sign`): the client's
+/// `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` and `X-Amz-Content-Sha256` are dropped, `Host` becomes
+/// the storage server's, and the request as it is sent (after any rewrite of its body) is signed.
+package struct UpstreamSigning: Sendable {
+    package let signer: RequestSigner
+    /// Wall-clock Unix seconds, the signature's date.
+    package let clock: @Sendable () -> Int
+
+    package init(signer: RequestSigner, clock: @escaping @Sendable () -> Int) {
+        self.signer = signer
+        self.clock = clock
+    }
+
+    /// The client's own authentication, which must not reach the storage server next to ours.
+    static let clientHeaders = ["authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"]
+
+    func sign(_ request: inout UpstreamRequest, authority: String) throws(CredentialError) {
+        for name in Self.clientHeaders { request.head.headers.remove(name: name) }
+        request.head.headers.replaceOrAdd(name: "host", value: authority)
+        var signed = [(name: "host", value: authority)]
+        for name in ["x-amz-target", "content-type"] {
+            let values = request.head.headers[name]
+            if !values.isEmpty { signed.append((name: name, value: values.joined(separator: ","))) }
+        }
+        let uri = request.head.uri
+        let mark = uri.firstIndex(of: "?")
+        let path = mark.map { uri[..<$0] } ?? Substring(uri)
+        let query = mark.map { uri[uri.index(after: $0)...] } ?? ""
+        let payloadHash = request.body.withUnsafeReadableBytes { SigV4.payloadHash($0) }
+        let added = try signer.sign(
+            method: request.head.method.rawValue, path: path, query: query, headers: signed,
+            payloadHash: payloadHash, unixSeconds: clock())
+        for header in added { request.head.headers.add(name: header.name, value: header.value) }
+    }
+}
+
+/// The storage-server client: pooled keep-alive HTTP/1.1 connections (over TLS for `https://`), one pool per
+/// event loop, and, when configured, SigV4 re-signing of every request with the proxy's own credentials.
 ///
 /// A request issued on the event loop of the client connection that carries it uses that loop's pool, so the
 /// whole forward path runs on one thread without a hop or a lock. Servers that close each connection after one
 /// response (moto_server) simply get a new connection per request.
 package final class UpstreamClient: Sendable {
     package let configuration: UpstreamConfiguration
+    private let signing: UpstreamSigning?
     private let group: any EventLoopGroup
     /// Immutable after init: a pool per event loop of `group`, each touched only on its own loop.
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamConnectionPool>]
     private let logger: Logger
 
-    package init(configuration: UpstreamConfiguration, group: any EventLoopGroup, logger: Logger) {
+    package init(
+        configuration: UpstreamConfiguration,
+        group: any EventLoopGroup,
+        logger: Logger,
+        signing: UpstreamSigning? = nil
+    ) {
         self.configuration = configuration
+        self.signing = signing
         self.group = group
         self.logger = logger
         var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamConnectionPool>] = [:]
@@ -60,13 +108,22 @@ package final class UpstreamClient: Sendable {
     /// Sends `request` and completes with the full response, or fails with an ``UpstreamError``.
     /// The returned future completes on `eventLoop`.
     package func execute(_ request: UpstreamRequest, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamResponse> {
+        var request = request
+        if let signing {
+            do {
+                try signing.sign(&request, authority: configuration.authority)
+            } catch {
+                return eventLoop.makeFailedFuture(UpstreamError.noCredentials(error.message))
+            }
+        }
         if let pool = pools[ObjectIdentifier(eventLoop)], eventLoop.inEventLoop {
             return pool.value.execute(request)
         }
         // A caller outside our group (tests, tools): run on one of ours, answer on the caller's loop.
         let loop = group.next()
         let pool = pools[ObjectIdentifier(loop)]!
-        return loop.flatSubmit { pool.value.execute(request) }.hop(to: eventLoop)
+        let signed = request
+        return loop.flatSubmit { pool.value.execute(signed) }.hop(to: eventLoop)
     }
 
     /// Closes idle connections and fails later requests with ``UpstreamError/shutdown``. In-flight requests finish.
@@ -158,23 +215,60 @@ final class UpstreamConnectionPool {
         idle.append(IdleConnection(channel: channel, handler: handler, closeTimer: timer))
     }
 
+    /// A new connection, its TLS handshake done when the server is `https://`: a certificate refused here fails
+    /// the request before any of it was sent.
     private func connect() -> EventLoopFuture<any Channel> {
         let maxResponseBytes = configuration.maxResponseBytes
-        return ClientBootstrap(group: eventLoop)
-            .connectTimeout(configuration.connectTimeout)
+        let tls = configuration.tls
+        let host = configuration.host
+        let port = configuration.port
+        let connectTimeout = configuration.connectTimeout
+        let connected = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverHostname))
+                        try channel.pipeline.syncOperations.addHandler(
+                            TLSHandshakeWatcher(promise: channel.eventLoop.makePromise()))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .fireError)
                     try channel.pipeline.syncOperations.addHandler(
                         UpstreamConnectionHandler(maxResponseBytes: maxResponseBytes)
                     )
                 }
             }
-            .connect(host: configuration.host, port: configuration.port)
+            .connect(host: host, port: port)
             .flatMapErrorThrowing { error in
-                throw UpstreamError.connectFailed("\(error)")
+                throw UpstreamError.connectFailed(ConnectErrorText.describe(error, host: host, port: port))
             }
+        guard tls != nil else { return connected }
+        let logger = self.logger
+        return connected.flatMap { channel in
+            let handshake: EventLoopFuture<Void>
+            do {
+                handshake = try channel.pipeline.syncOperations.handler(type: TLSHandshakeWatcher.self).promise
+                    .futureResult
+            } catch {
+                return channel.eventLoop.makeFailedFuture(UpstreamError.tlsRefused("\(error)"))
+            }
+            // The handshake is part of connecting, within the same limit.
+            let timer = channel.eventLoop.scheduleTask(in: connectTimeout) {
+                channel.close(promise: nil)
+            }
+            return handshake.map { _ -> any Channel in
+                timer.cancel()
+                return channel
+            }.flatMapError { error in
+                timer.cancel()
+                channel.close(promise: nil)
+                let reason = ConnectErrorText.describeTLS(error, host: host, port: port)
+                TLSFailureLog.report(reason, logger: logger)
+                return channel.eventLoop.makeFailedFuture(UpstreamError.tlsRefused(reason))
+            }
+        }
     }
 
     func shutdown() {
@@ -299,5 +393,113 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         pending = nil
         done.timeout?.cancel()
         done.promise.fail(error)
+    }
+}
+
+/// Completes `promise` when the TLS handshake is done, or fails it with the reason it was not.
+final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    let promise: EventLoopPromise<Void>
+    private var done = false
+
+    init(promise: EventLoopPromise<Void>) {
+        self.promise = promise
+    }
+
+    private func complete(_ error: (any Error)?) {
+        guard !done else { return }
+        done = true
+        if let error { promise.fail(error) } else { promise.succeed() }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            complete(nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        complete(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        complete(ChannelError.eof)
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        complete(ChannelError.eof)
+    }
+}
+
+/// Connection failures in one plain sentence with the address; the Swift error goes to the debug log only.
+enum ConnectErrorText {
+    static func describe(_ error: any Error, host: String, port: Int) -> String {
+        let address = UpstreamEndpoint(isTLS: false, host: host, port: port).hostAndPort
+        let text = "\(error)"
+        if case ChannelError.connectTimeout(let limit) = error {
+            return "no connection to \(address) within \(Self.duration(limit))"
+        }
+        if text.contains("Connection refused") || text.contains("errno: 111") {
+            return "connection refused by \(address)"
+        }
+        if text.contains("dnsAError") || text.contains("dnsAAAAError") || text.contains("unknown host")
+            || text.contains("Name or service not known") || text.contains("SocketAddressError")
+        {
+            return "cannot resolve the host name \(host)"
+        }
+        if text.contains("No route to host") || text.contains("Network is unreachable") {
+            return "no route to \(address)"
+        }
+        return "cannot connect to \(address): \(text)"
+    }
+
+    static func describeTLS(_ error: any Error, host: String, port: Int) -> String {
+        let address = UpstreamEndpoint(isTLS: true, host: host, port: port).hostAndPort
+        let text = "\(error)"
+        if text.contains("failedToValidateHostname") || text.contains("Couldn't find") {
+            return "the TLS certificate of \(address) does not name \(host)"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "the TLS certificate of \(address) is not trusted (not signed by a trusted CA, expired, "
+                + "or not yet valid)"
+        }
+        if case ChannelError.eof = error {
+            return "\(address) closed the connection during the TLS handshake (is it a TLS server?)"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("PACKET_LENGTH_TOO_LONG") {
+            return "\(address) does not speak TLS"
+        }
+        return "the TLS handshake with \(address) failed: \(text)"
+    }
+
+    private static func duration(_ amount: TimeAmount) -> String {
+        let ms = amount.nanoseconds / 1_000_000
+        return ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms"
+    }
+}
+
+extension UpstreamEndpoint {
+    /// `host:port`, with the port always named.
+    var hostAndPort: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// One log line per distinct TLS failure and minute, however many requests hit it: the reason is worth saying
+/// once, not per request.
+enum TLSFailureLog {
+    private static let last = NIOLockedValueBox<(reason: String, at: NIODeadline)?>(nil)
+
+    static func report(_ reason: String, logger: Logger) {
+        let now = NIODeadline.now()
+        let due = last.withLockedValue { last -> Bool in
+            if let previous = last, previous.reason == reason, now - previous.at < .seconds(60) { return false }
+            last = (reason, now)
+            return true
+        }
+        if due { logger.error("storage server TLS refused", metadata: ["reason": "\(reason)"]) }
     }
 }

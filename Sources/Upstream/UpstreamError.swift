@@ -7,6 +7,11 @@ package enum UpstreamError: Error, Sendable, Equatable {
     case invalidURL(String)
     /// No TCP connection could be made (refused, unreachable, connect timeout). Nothing was sent.
     case connectFailed(String)
+    /// The TLS handshake failed: the server's certificate was refused, or the server refused ours. Nothing was
+    /// sent.
+    case tlsRefused(String)
+    /// The request could not be signed: the proxy has no usable credentials. Nothing was sent.
+    case noCredentials(String)
     /// The request was sent but no complete response arrived within the response timeout.
     case responseTimeout
     /// The connection closed or failed after the request was (possibly partly) sent, before a full response.
@@ -19,7 +24,7 @@ package enum UpstreamError: Error, Sendable, Equatable {
     /// True when the storage server may have received and applied the request.
     package var requestMayHaveReachedServer: Bool {
         switch self {
-        case .invalidURL, .connectFailed, .shutdown: false
+        case .invalidURL, .connectFailed, .tlsRefused, .noCredentials, .shutdown: false
         case .responseTimeout, .connectionLost, .invalidResponse: true
         }
     }

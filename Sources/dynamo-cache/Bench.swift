@@ -1,3 +1,4 @@
+import AWSAuth
 import ArgumentParser
 import Foundation
 import LoadGenerator
@@ -23,7 +24,7 @@ struct Bench: AsyncParsableCommand {
     @Option(
         name: .customLong("target"),
         help:
-            "An endpoint to measure, NAME=http://HOST:PORT; repeat to compare. The first is the baseline of the ratios and prepares the table. Default proxy=http://127.0.0.1:8000."
+            "An endpoint to measure, NAME=http://HOST:PORT or NAME=https://HOST:PORT; repeat to compare. The first is the baseline of the ratios and prepares the table. Default proxy=http://127.0.0.1:8000."
     )
     var targets: [String] = []
 
@@ -109,6 +110,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Region signed into requests. Default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1.")
     var region: String?
 
+    @Option(help: "PEM file of a private CA to trust for https:// targets, besides the system trust store.")
+    var caFile: String?
+
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
 
@@ -148,7 +152,7 @@ struct Bench: AsyncParsableCommand {
         let parsedTargets: [BenchTarget]
         do {
             parsedTargets = try (targets.isEmpty ? ["proxy=http://127.0.0.1:8000"] : targets).map {
-                try BenchTarget(parsing: $0)
+                try BenchTarget(parsing: $0, caFile: caFile)
             }
         } catch {
             throw ValidationError("--target: \(error)")

@@ -1,3 +1,4 @@
+import AWSAuth
 import CacheCore
 import DynamoWire
 import Foundation
@@ -18,22 +19,34 @@ final class Monitoring: Sendable {
     let registry: PrometheusCollectorRegistry
     let allocatorVersion: String?
     let connections: @Sendable () -> Int
+    /// The proxy's own credentials (`--upstream-auth sign`); nil when it forwards clients' signatures.
+    let credentials: CredentialsCache?
     let started = Date()
     private let ready = NIOLockedValueBox(false)
     private let exporter: MetricsExporter
 
     init(
         proxy: DynamoProxy, registry: PrometheusCollectorRegistry, allocatorVersion: String?,
-        connections: @escaping @Sendable () -> Int
+        credentials: CredentialsCache? = nil, connections: @escaping @Sendable () -> Int
     ) {
         self.proxy = proxy
         self.registry = registry
         self.allocatorVersion = allocatorVersion
+        self.credentials = credentials
         self.connections = connections
         exporter = MetricsExporter()
     }
 
     var isUpstreamReady: Bool { ready.withLockedValue { $0 } }
+
+    /// Why the proxy cannot serve what needs the storage server now; nil when it can.
+    var notReadyReason: String? {
+        if !isUpstreamReady { return "storage server unreachable" }
+        if let status = credentials?.status, !status.usable {
+            return "no usable AWS credentials from \(status.source): \(status.lastError ?? "not fetched yet")"
+        }
+        return nil
+    }
 
     /// The readiness probe: can a TCP connection to the storage server be opened now?
     func probe(host: String, port: Int, timeout: TimeAmount, group: any EventLoopGroup) async {
@@ -62,7 +75,8 @@ final class Monitoring: Sendable {
             proxy: proxy,
             connections: connections(),
             ready: isUpstreamReady,
-            allocator: allocatorVersion == nil ? nil : Jemalloc.stats()
+            allocator: allocatorVersion == nil ? nil : Jemalloc.stats(),
+            credentials: credentials?.status
         )
         return registry.emitToString()
     }
@@ -147,13 +161,24 @@ final class Monitoring: Sendable {
             )
         }
         let total = statistics.requests.reduce(0) { $0 + $1.value }
+        var credentialsJSON = "null"
+        if let status = credentials?.status {
+            let expiresIn = status.expiration.map { json($0 - Date().timeIntervalSince1970) } ?? "null"
+            credentialsJSON = """
+                {"source":\(JSONWriter.quoted(status.source)),"usable":\(status.usable),\
+                "expires_in_seconds":\(expiresIn),"refreshes":\(status.refreshes),\
+                "refresh_failures":\(status.failures),\
+                "last_error":\(status.lastError.map(JSONWriter.quoted) ?? "null")}
+                """
+        }
         return """
             {"uptime_seconds":\(json(Date().timeIntervalSince(started))),"connections":\(connections()),\
             "requests":{"total":\(total),"errors":\(errors),"faults":\(faults),"failed":\(errors + faults),\
             "throttled":\(statistics.throttled.value),"by_outcome":{\(outcomes.joined(separator: ","))}},\
             "caches":{"item":\(itemJSON),"query":\(queryJSON),"scan":\(scanJSON)},\
             "latency_ms_1m":\(latency),"memory":\(memory),"history":[\(historyJSON.joined(separator: ","))],\
-            "item_cache":\(itemJSON),"query_cache":\(queryJSON),"allocator":\(allocator)}
+            "item_cache":\(itemJSON),"query_cache":\(queryJSON),"allocator":\(allocator),\
+            "credentials":\(credentialsJSON)}
 
             """
     }
@@ -219,8 +244,15 @@ final class MetricsExporter: Sendable {
     private let ready = Metrics.Gauge(label: "dynamocache_upstream_ready")
     private let allocated = Metrics.Gauge(label: "dynamocache_jemalloc_allocated_bytes")
     private let resident = Metrics.Gauge(label: "dynamocache_jemalloc_resident_bytes")
+    private let credentialRefreshes = Metrics.Counter(label: "dynamocache_credentials_refreshes_total")
+    private let credentialFailures = Metrics.Counter(label: "dynamocache_credentials_refresh_failures_total")
+    private let credentialsUsable = Metrics.Gauge(label: "dynamocache_credentials_usable")
+    private let credentialsExpiry = Metrics.Gauge(label: "dynamocache_credentials_expiry_seconds")
 
-    func export(proxy: DynamoProxy, connections open: Int, ready isReady: Bool, allocator: Jemalloc.Stats?) {
+    func export(
+        proxy: DynamoProxy, connections open: Int, ready isReady: Bool, allocator: Jemalloc.Stats?,
+        credentials: CredentialsCache.Status? = nil
+    ) {
         let statistics = proxy.statistics
         let items = proxy.itemCacheStats()
         let queries = proxy.queryCacheStats()
@@ -266,6 +298,17 @@ final class MetricsExporter: Sendable {
             }
             fold(joins[0], "joins.item", statistics.itemJoins.value)
             fold(joins[1], "joins.query", statistics.queryJoins.value)
+            if let credentials {
+                fold(credentialRefreshes, "credentials.refreshes", credentials.refreshes)
+                fold(credentialFailures, "credentials.failures", credentials.failures)
+            }
+        }
+        if let credentials {
+            credentialsUsable.record(credentials.usable ? 1 : 0)
+            // Seconds until the credentials in hand expire; absent (never recorded) for long-term keys.
+            if let expiration = credentials.expiration {
+                credentialsExpiry.record(expiration - Date().timeIntervalSince1970)
+            }
         }
         connections.record(open)
         ready.record(isReady ? 1 : 0)

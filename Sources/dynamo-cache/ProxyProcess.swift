@@ -1,3 +1,4 @@
+import AWSAuth
 import DynamoWire
 import Foundation
 import Logging
@@ -21,17 +22,58 @@ struct ProxyProcess {
         logger.info("allocator", metadata: ["jemalloc": "\(allocator ?? "not linked")"])
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
-        let upstream = UpstreamClient(configuration: settings.upstream, group: group, logger: logger)
-        let proxy = DynamoProxy(storage: upstream, configuration: settings.proxy, logger: logger)
+        let credentialsHTTP = CredentialsHTTP(group: group, logger: logger)
+        let credentials: CredentialsCache?
+        var signing: UpstreamSigning?
+        do {
+            credentials =
+                settings.signsRequests
+                ? try await ProxyCredentials.start(settings: settings, http: credentialsHTTP, logger: logger) : nil
+            if let credentials, let region = settings.region {
+                signing = UpstreamSigning(
+                    signer: RequestSigner(credentials: credentials, region: region),
+                    clock: { Int(Date().timeIntervalSince1970) })
+            }
+        } catch {
+            await credentialsHTTP.shutdown()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let upstream = UpstreamClient(configuration: settings.upstream, group: group, logger: logger, signing: signing)
+        let streams =
+            settings.streamsHaveTheirOwnEndpoint
+            ? UpstreamClient(configuration: settings.streamsUpstream, group: group, logger: logger, signing: signing)
+            : nil
+        let authenticator: ClientAuthenticator?
+        let dataTLS: ServerTLS?
+        let adminTLS: ServerTLS?
+        do {
+            authenticator = try settings.clientCredentialsFile.map { file in
+                ClientAuthenticator(
+                    clients: try ClientCredentialsFile.load(file), wallClock: { Int(Date().timeIntervalSince1970) })
+            }
+            dataTLS = try settings.dataTLS.map { try ServerTLS(certificateFile: $0.certificate, keyFile: $0.key) }
+            adminTLS = try settings.adminTLS.map { try ServerTLS(certificateFile: $0.certificate, keyFile: $0.key) }
+        } catch {
+            await credentialsHTTP.shutdown()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let proxy = DynamoProxy(
+            storage: RoutedStorage(main: upstream, streams: streams), configuration: settings.proxy, logger: logger,
+            authenticator: authenticator)
 
         let data = HTTPListener.dataPlane(
             DataPlaneConfiguration(
-                host: settings.listen.host, port: settings.listen.port, shutdownGrace: settings.shutdownGrace),
+                host: settings.listen.host, port: settings.listen.port, shutdownGrace: settings.shutdownGrace,
+                tls: dataTLS),
             proxy: proxy,
             group: group,
             logger: logger
         )
-        let monitoring = Monitoring(proxy: proxy, registry: registry, allocatorVersion: allocator) {
+        let monitoring = Monitoring(
+            proxy: proxy, registry: registry, allocatorVersion: allocator, credentials: credentials
+        ) {
             data.connectionCount
         }
 
@@ -43,9 +85,10 @@ struct ProxyProcess {
             AdminResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: monitoring.prometheusText())
         }
         router.add("GET", "/readyz") { _ in
-            monitoring.isUpstreamReady
-                ? AdminResponse(body: "ready\n")
-                : AdminResponse(status: .serviceUnavailable, body: "storage server unreachable\n")
+            if let reason = monitoring.notReadyReason {
+                return AdminResponse(status: .serviceUnavailable, body: reason + "\n")
+            }
+            return AdminResponse(body: "ready\n")
         }
         router.add("POST", "/flush") { query in
             let table = AdminQuery.value(of: "table", in: query)
@@ -75,23 +118,40 @@ struct ProxyProcess {
             port: settings.admin.port,
             router: router,
             group: group,
+            tls: adminTLS,
             logger: logger
         )
+        var certificates: [(name: String, tls: ServerTLS)] = []
+        if let dataTLS { certificates.append(("data", dataTLS)) }
+        if let adminTLS { certificates.append(("admin", adminTLS)) }
+        let reloader = HangupReloader(
+            clientCredentialsFile: settings.clientCredentialsFile, authenticator: authenticator,
+            certificates: certificates, logger: logger)
+        var background: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
+        if let credentials {
+            background.append(.init(service: CredentialsRefresher(credentials: credentials, logger: logger)))
+        }
         do {
             let dataAddress = try await data.bind()
             let adminAddress = try await admin.bind()
             // One line on stdout once both listeners accept: scripts and tests wait for it (port 0 resolved).
-            print("dynamo-cache ready: data=\(Self.url(dataAddress)) admin=\(Self.url(adminAddress))")
+            print(
+                "dynamo-cache ready: data=\(Self.url(dataAddress, tls: dataTLS != nil)) "
+                    + "admin=\(Self.url(adminAddress, tls: adminTLS != nil))")
             fflush(nil)  // all streams: `stdout` itself is not concurrency-safe to name
             logger.info(
                 "proxy ready",
                 metadata: [
-                    "upstream": "\(settings.upstream.host):\(settings.upstream.port)", "threads": "\(settings.threads)",
+                    "upstream":
+                        "\(UpstreamEndpoint(isTLS: settings.upstream.tls != nil, host: settings.upstream.host, port: settings.upstream.port).url)",
+                    "upstreamAuth": "\(settings.signsRequests ? "sign" : "forward")",
+                    "clientAuth": "\(authenticator == nil ? "none" : "sigv4")", "threads": "\(settings.threads)",
                 ]
             )
             let services = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [
+                    // Stopped in reverse order: the data listener drains first, credentials stay fresh until the end.
+                    services: background + [
                         .init(service: sweeper), .init(service: readiness), .init(service: admin), .init(service: data),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
@@ -101,17 +161,22 @@ struct ProxyProcess {
             try await services.run()
         } catch {
             await upstream.shutdown()
+            await streams?.shutdown()
+            await credentialsHTTP.shutdown()
             try? await group.shutdownGracefully()
             throw error
         }
         await upstream.shutdown()
+        await streams?.shutdown()
+        await credentialsHTTP.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped")
     }
 
-    private static func url(_ address: SocketAddress) -> String {
+    private static func url(_ address: SocketAddress, tls: Bool) -> String {
         let host = address.ipAddress ?? "localhost"
         let port = address.port ?? 0
-        return host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+        let scheme = tls ? "https" : "http"
+        return host.contains(":") ? "\(scheme)://[\(host)]:\(port)" : "\(scheme)://\(host):\(port)"
     }
 }

@@ -24,9 +24,75 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "The storage server, http://HOST:PORT (real DynamoDB endpoint or moto_server). Env DYNAMO_CACHE_UPSTREAM. Default http://127.0.0.1:8001."
+            "The storage server: https://HOST[:PORT] (real DynamoDB, e.g. https://dynamodb.eu-west-1.amazonaws.com) or http://HOST:PORT (moto_server, DynamoDB Local). Env DYNAMO_CACHE_UPSTREAM. Default: https://dynamodb.REGION.amazonaws.com with --region, else http://127.0.0.1:8001."
     )
     var upstream: String?
+
+    @Option(
+        help:
+            "AWS region. Alone, the storage server is https://dynamodb.REGION.amazonaws.com; it is also the region requests are signed for. Env DYNAMO_CACHE_REGION. Default: from the --upstream host name (dynamodb.REGION.amazonaws.com), else AWS_REGION or AWS_DEFAULT_REGION."
+    )
+    var region: String?
+
+    @Option(
+        help:
+            "The DynamoDB Streams API endpoint (DynamoDBStreams_20120810 requests go there). Env DYNAMO_CACHE_STREAMS_UPSTREAM. Default: https://streams.dynamodb.REGION.amazonaws.com with --region alone, else the --upstream URL."
+    )
+    var streamsUpstream: String?
+
+    @Option(
+        help:
+            "sign: drop the client's signature and sign every forwarded request (after any rewrite) with the proxy's own AWS credentials, found as the AWS SDKs find them (environment, shared files, web identity, container, instance metadata); forward: pass the client's signature through unchanged. Env DYNAMO_CACHE_UPSTREAM_AUTH. Default: sign for https:// and --region, forward for http://."
+    )
+    var upstreamAuth: String?
+
+    @Option(
+        help:
+            "PEM file of a private CA to trust for an https:// storage server, besides the system trust store. Env DYNAMO_CACHE_UPSTREAM_CA_FILE. Default: none."
+    )
+    var upstreamCaFile: String?
+
+    @Option(
+        help:
+            "Idle keep-alive connections to the storage server kept per event loop. Env DYNAMO_CACHE_UPSTREAM_POOL_SIZE. Default 64."
+    )
+    var upstreamPoolSize: Int?
+
+    @Option(
+        help:
+            "An idle pooled connection to the storage server is closed after this long. Env DYNAMO_CACHE_UPSTREAM_IDLE_TIMEOUT. Default 20s."
+    )
+    var upstreamIdleTimeout: String?
+
+    @Option(
+        help:
+            "none: anyone who reaches the data listener is served (with --upstream-auth sign, with the proxy's credentials); sigv4: every request must be SigV4-signed with a key of --client-credentials, and its section's tables and access apply. Env DYNAMO_CACHE_CLIENT_AUTH. Default none."
+    )
+    var clientAuth: String?
+
+    @Option(
+        help:
+            "The clients of --client-auth sigv4: an AWS shared-credentials file, a section per client (aws_access_key_id, aws_secret_access_key, optional tables = name, prefix* and access = read|readwrite). Read again on SIGHUP. Env DYNAMO_CACHE_CLIENT_CREDENTIALS. Default: none."
+    )
+    var clientCredentials: String?
+
+    @Option(
+        help:
+            "PEM certificate chain for TLS on the data listener (with --tls-key); read again on SIGHUP. Env DYNAMO_CACHE_TLS_CERT. Default: none (plain HTTP)."
+    )
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for --tls-cert. Env DYNAMO_CACHE_TLS_KEY. Default: none.")
+    var tlsKey: String?
+
+    @Option(
+        help:
+            "PEM certificate chain for TLS on the admin listener (with --admin-tls-key); read again on SIGHUP. Env DYNAMO_CACHE_ADMIN_TLS_CERT. Default: none (plain HTTP)."
+    )
+    var adminTlsCert: String?
+
+    @Option(help: "PEM private key for --admin-tls-cert. Env DYNAMO_CACHE_ADMIN_TLS_KEY. Default: none.")
+    var adminTlsKey: String?
 
     @Option(
         help:
@@ -83,7 +149,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "on: the proxy may change a request before forwarding it (fetch whole items on projected misses, ask UpdateItem for ALL_NEW). Set off in front of a storage server that verifies SigV4 signatures, until the proxy signs requests itself. Env DYNAMO_CACHE_REWRITE_REQUESTS. Default on."
+            "on: the proxy may change a request before forwarding it (fetch whole items on projected misses, ask UpdateItem for ALL_NEW). With --upstream-auth forward, set off in front of a storage server that verifies SigV4 signatures (a changed body breaks the client's signature); requests the proxy signs itself are signed after the change. Env DYNAMO_CACHE_REWRITE_REQUESTS. Default on."
     )
     var rewriteRequests: String?
 
@@ -139,6 +205,16 @@ struct Serve: AsyncParsableCommand {
 struct ServeSettings {
     var listen: HostPort
     var upstream: UpstreamConfiguration
+    /// Where DynamoDB Streams API requests go; the storage server's own configuration when it serves them.
+    var streamsUpstream: UpstreamConfiguration
+    /// Sign forwarded requests with the proxy's own credentials (`--upstream-auth sign`).
+    var signsRequests: Bool
+    /// The region requests are signed for; nil only when nothing is signed.
+    var region: String?
+    /// `--client-credentials`, when clients authenticate with SigV4.
+    var clientCredentialsFile: String?
+    var dataTLS: (certificate: String, key: String)?
+    var adminTLS: (certificate: String, key: String)?
     var admin: HostPort
     var threads: Int
     var shutdownGrace: TimeAmount
@@ -155,14 +231,75 @@ struct ServeSettings {
             parsing: value(options.adminListen, "DYNAMO_CACHE_ADMIN_LISTEN") ?? "127.0.0.1:9090",
             option: "--admin-listen"
         )
-        let url = value(options.upstream, "DYNAMO_CACHE_UPSTREAM") ?? "http://127.0.0.1:8001"
-        let endpoint: (host: String, port: Int)
+        let environmentRegion =
+            environment["AWS_REGION"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["AWS_DEFAULT_REGION"].flatMap { $0.isEmpty ? nil : $0 }
+        let explicitRegion = value(options.region, "DYNAMO_CACHE_REGION")
+        let upstreamURL = value(options.upstream, "DYNAMO_CACHE_UPSTREAM")
+        let url = upstreamURL ?? explicitRegion.map(AWSEndpoints.dynamoDB) ?? "http://127.0.0.1:8001"
+        let endpoint: UpstreamEndpoint
         do {
-            endpoint = try UpstreamConfiguration.parseURL(url)
+            endpoint = try UpstreamEndpoint(parsing: url)
         } catch {
             throw ValidationError("--upstream: \(error)")
         }
-        upstream = UpstreamConfiguration(host: endpoint.host, port: endpoint.port)
+        let streamsURL =
+            value(options.streamsUpstream, "DYNAMO_CACHE_STREAMS_UPSTREAM")
+            ?? (upstreamURL == nil ? explicitRegion.map(AWSEndpoints.streams) : nil) ?? url
+        let streamsEndpoint: UpstreamEndpoint
+        do {
+            streamsEndpoint = try UpstreamEndpoint(parsing: streamsURL)
+        } catch {
+            throw ValidationError("--streams-upstream: \(error)")
+        }
+        let caFile = value(options.upstreamCaFile, "DYNAMO_CACHE_UPSTREAM_CA_FILE")
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ValidationError("--upstream-ca-file: cannot read \(caFile)")
+        }
+        do {
+            upstream = try UpstreamConfiguration(endpoint: endpoint, caFile: caFile)
+            streamsUpstream = try UpstreamConfiguration(endpoint: streamsEndpoint, caFile: caFile)
+        } catch {
+            throw ValidationError("--upstream-ca-file: \(error)")
+        }
+        switch value(options.upstreamAuth, "DYNAMO_CACHE_UPSTREAM_AUTH")?.lowercased() {
+        case nil: signsRequests = endpoint.isTLS
+        case "sign": signsRequests = true
+        case "forward": signsRequests = false
+        case let other?: throw ValidationError("--upstream-auth: expected sign or forward, got \(other)")
+        }
+        region = explicitRegion ?? AWSEndpoints.region(ofHost: endpoint.host) ?? environmentRegion
+        if signsRequests, region == nil {
+            throw ValidationError(
+                "--upstream-auth sign needs the region to sign for: give --region (or AWS_REGION), or an "
+                    + "--upstream of the form https://dynamodb.REGION.amazonaws.com")
+        }
+        switch value(options.clientAuth, "DYNAMO_CACHE_CLIENT_AUTH")?.lowercased() ?? "none" {
+        case "none":
+            clientCredentialsFile = nil
+        case "sigv4":
+            guard let file = value(options.clientCredentials, "DYNAMO_CACHE_CLIENT_CREDENTIALS") else {
+                throw ValidationError("--client-auth sigv4 needs --client-credentials FILE")
+            }
+            clientCredentialsFile = file
+        case let other:
+            throw ValidationError("--client-auth: expected none or sigv4, got \(other)")
+        }
+        dataTLS = try Self.pair(
+            value(options.tlsCert, "DYNAMO_CACHE_TLS_CERT"), value(options.tlsKey, "DYNAMO_CACHE_TLS_KEY"),
+            certificateOption: "--tls-cert", keyOption: "--tls-key")
+        adminTLS = try Self.pair(
+            value(options.adminTlsCert, "DYNAMO_CACHE_ADMIN_TLS_CERT"),
+            value(options.adminTlsKey, "DYNAMO_CACHE_ADMIN_TLS_KEY"),
+            certificateOption: "--admin-tls-cert", keyOption: "--admin-tls-key")
+        if let size = options.upstreamPoolSize ?? environment["DYNAMO_CACHE_UPSTREAM_POOL_SIZE"].flatMap(Int.init) {
+            guard size >= 0 else { throw ValidationError("--upstream-pool-size must be 0 or more") }
+            upstream.maxIdleConnectionsPerLoop = size
+        }
+        upstream.idleTimeout = try DurationOption.parse(
+            value(options.upstreamIdleTimeout, "DYNAMO_CACHE_UPSTREAM_IDLE_TIMEOUT") ?? "20s",
+            option: "--upstream-idle-timeout"
+        )
         upstream.connectTimeout = try DurationOption.parse(
             value(options.upstreamConnectTimeout, "DYNAMO_CACHE_UPSTREAM_CONNECT_TIMEOUT") ?? "2s",
             option: "--upstream-connect-timeout"
@@ -218,16 +355,62 @@ struct ServeSettings {
             throw ValidationError("--query-invalidation: expected write or ttl, got \(invalidation)")
         }
         proxy.queryInvalidation = queryInvalidation
+        // Signed with the proxy's credentials, every caller reads the same data: one namespace. Forwarded
+        // signatures keep callers apart, as the storage server does.
+        proxy.namespaces = signsRequests ? .shared : .callerSignature
         switch value(options.rewriteRequests, "DYNAMO_CACHE_REWRITE_REQUESTS")?.lowercased() ?? "on" {
         case "on", "true", "1": proxy.rewriteRequests = true
         case "off", "false", "0": proxy.rewriteRequests = false
         case let other: throw ValidationError("--rewrite-requests: expected on or off, got \(other)")
         }
+        streamsUpstream.connectTimeout = upstream.connectTimeout
+        streamsUpstream.responseTimeout = upstream.responseTimeout
+        streamsUpstream.maxIdleConnectionsPerLoop = upstream.maxIdleConnectionsPerLoop
+        streamsUpstream.idleTimeout = upstream.idleTimeout
         let level = value(options.logLevel, "DYNAMO_CACHE_LOG_LEVEL") ?? "info"
         guard let logLevel = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level: unknown level \(level)")
         }
         self.logLevel = logLevel
+    }
+
+    /// A certificate and key given together, or neither.
+    private static func pair(_ certificate: String?, _ key: String?, certificateOption: String, keyOption: String)
+        throws -> (certificate: String, key: String)?
+    {
+        switch (certificate, key) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?): return (certificate, key)
+        case (.some, nil): throw ValidationError("\(certificateOption) needs \(keyOption)")
+        case (nil, .some): throw ValidationError("\(keyOption) needs \(certificateOption)")
+        }
+    }
+
+    /// Whether the Streams API goes to its own endpoint rather than the storage server's.
+    var streamsHaveTheirOwnEndpoint: Bool {
+        streamsUpstream.host != upstream.host || streamsUpstream.port != upstream.port
+            || (streamsUpstream.tls == nil) != (upstream.tls == nil)
+    }
+}
+
+/// DynamoDB's public endpoints.
+enum AWSEndpoints {
+    private static func suffix(_ region: String) -> String {
+        region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
+    }
+
+    static func dynamoDB(_ region: String) -> String { "https://dynamodb.\(region).\(suffix(region))" }
+
+    static func streams(_ region: String) -> String { "https://streams.dynamodb.\(region).\(suffix(region))" }
+
+    /// The region of `dynamodb[-fips].REGION.amazonaws.com[.cn]` (or `streams.dynamodb.…`); nil for other hosts.
+    static func region(ofHost host: String) -> String? {
+        var labels = host.lowercased().split(separator: ".").map(String.init)
+        if labels.first == "streams" { labels.removeFirst() }
+        guard labels.count >= 4, labels[0] == "dynamodb" || labels[0] == "dynamodb-fips",
+            labels[2] == "amazonaws", labels[3] == "com", labels.count == 4 || (labels.count == 5 && labels[4] == "cn")
+        else { return nil }
+        return labels[1]
     }
 }
 

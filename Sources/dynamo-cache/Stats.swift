@@ -15,6 +15,9 @@ struct Stats: AsyncParsableCommand {
     @Option(help: "The proxy's admin address, http://HOST:PORT. Env DYNAMO_CACHE_ADMIN. Default http://127.0.0.1:9090.")
     var admin: String?
 
+    @Option(help: "PEM file of a private CA to trust when the admin address is https://.")
+    var caFile: String?
+
     @Flag(help: "Refresh every --interval until interrupted (Ctrl-C).")
     var watch = false
 
@@ -26,20 +29,19 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         let url = admin ?? ProcessInfo.processInfo.environment["DYNAMO_CACHE_ADMIN"] ?? "http://127.0.0.1:9090"
-        let endpoint: (host: String, port: Int)
+        let endpoint: UpstreamEndpoint
+        var configuration: UpstreamConfiguration
         do {
-            endpoint = try UpstreamConfiguration.parseURL(url)
+            endpoint = try UpstreamEndpoint(parsing: url)
+            configuration = try UpstreamConfiguration(endpoint: endpoint, caFile: caFile)
         } catch {
             throw ValidationError("--admin: \(error)")
         }
+        configuration.connectTimeout = .seconds(2)
+        configuration.responseTimeout = .seconds(5)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = UpstreamClient(
-            configuration: UpstreamConfiguration(
-                host: endpoint.host,
-                port: endpoint.port,
-                connectTimeout: .seconds(2),
-                responseTimeout: .seconds(5)
-            ),
+            configuration: configuration,
             group: group,
             logger: Logger(label: "dynamo-cache.stats")
         )
@@ -56,13 +58,13 @@ struct Stats: AsyncParsableCommand {
 
     private func show(
         url: String,
-        endpoint: (host: String, port: Int),
+        endpoint: UpstreamEndpoint,
         client: UpstreamClient,
         group: MultiThreadedEventLoopGroup
     ) async throws {
         repeat {
             var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/stats")
-            head.headers.add(name: "host", value: "\(endpoint.host):\(endpoint.port)")
+            head.headers.add(name: "host", value: endpoint.authority)
             let text: String
             do {
                 let response = try await client.execute(

@@ -1,3 +1,4 @@
+import AWSAuth
 import FakeServers
 import NIOCore
 import NIOPosix

@@ -88,40 +88,6 @@ import Testing
     }
 }
 
-@Suite struct SigV4SignerTests {
-    private let body = #"{"TableName":"bench","Key":{"pk":{"S":"p000001"},"sk":{"N":"3"}}}"#
-
-    /// Vectors computed by botocore's SigV4Auth (what boto3 and the AWS CLI sign with) for the same request.
-    @Test(arguments: [
-        (nil as String?, "6bd1b2873d23bdbb6f343ddcdc723799660538cb2e36b17b590187e70cc1c0d8"),
-        ("session-token-value", "2970cba26798b0c9832c074a9dd14e49795f58185bec3ac430394a2077493f1d"),
-    ])
-    func matchesBotocore(token: String?, signature: String) {
-        var signer = SigV4Signer(
-            credentials: AWSCredentials(
-                accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                sessionToken: token),
-            region: "eu-west-1")
-        let authorization = Array(body.utf8).withUnsafeBytes {
-            signer.authorization(
-                host: "127.0.0.1:8000", amzDate: "20261126T102936Z", target: "DynamoDB_20120810.GetItem", body: $0)
-        }
-        let headers =
-            token == nil
-            ? "content-type;host;x-amz-date;x-amz-target"
-            : "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
-        #expect(
-            authorization
-                == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/eu-west-1/dynamodb/aws4_request, "
-                + "SignedHeaders=\(headers), Signature=\(signature)")
-    }
-
-    @Test func formatsTheDateInUTC() {
-        #expect(SigV4Signer.amzDate(unixSeconds: 0) == "19700101T000000Z")
-        #expect(SigV4Signer.amzDate(unixSeconds: 1_795_688_976) == "20261126T102936Z")
-    }
-}
-
 @Suite struct TargetAndWorkloadTests {
     @Test func parsesTargets() throws {
         let named = try BenchTarget(parsing: "direct=http://127.0.0.1:8001/")
@@ -131,7 +97,10 @@ import Testing
         #expect(bare.name == "localhost:80" && bare.port == 80 && bare.hostHeader == "localhost")
         let v6 = try BenchTarget(parsing: "six=http://[::1]:8000")
         #expect(v6.host == "::1" && v6.port == 8000 && v6.hostHeader == "[::1]:8000")
-        for bad in ["proxy=https://example.com", "x=http://h:99999", "x=http://h:1/path", "x=ftp://h"] {
+        let secure = try BenchTarget(parsing: "https://dynamodb.eu-west-1.amazonaws.com")
+        #expect(secure.tls != nil && secure.port == 443 && secure.hostHeader == "dynamodb.eu-west-1.amazonaws.com")
+        #expect(secure.url == "https://dynamodb.eu-west-1.amazonaws.com")
+        for bad in ["x=http://h:99999", "x=http://h:1/path", "x=ftp://h", "x=localhost:8000"] {
             #expect(throws: BenchError.self) { try BenchTarget(parsing: bad) }
         }
     }
