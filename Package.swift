@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "DynamoWire", "Upstream", "CacheCore",
+                "Proxy", "DynamoWire", "Upstream", "CacheCore", "AWSAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing DynamoCache needs and a fresh machine may lack: jemalloc (the proxy's
 # allocator), the Python side of the tests (moto_server as the local storage server, boto3, the AWS CLI,
-# pytest) and, for the tests only, headless Chromium (the dashboard test renders the page in it).
-# Idempotent: a machine that has everything is left alone. DYNAMO_CACHE_NO_BROWSER=1 skips Chromium.
+# pytest) and, for the tests only, openssl and stunnel4 (the TLS tests make certificates and put a TLS
+# terminator in front of moto_server) and headless Chromium (the dashboard test renders the page in it).
+# Idempotent: a machine that has everything is left alone. DYNAMO_CACHE_NO_BROWSER=1 skips Chromium,
+# DYNAMO_CACHE_NO_TLS_TOOLS=1 openssl and stunnel4 (local-up.sh needs neither).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,10 @@ as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 packages=()
 pkg-config --exists jemalloc 2>/dev/null || packages+=(libjemalloc-dev pkg-config)
+if [[ ${DYNAMO_CACHE_NO_TLS_TOOLS:-0} != 1 ]]; then
+  command -v openssl >/dev/null || packages+=(openssl)
+  command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || packages+=(stunnel4)
+fi
 if [[ ${DYNAMO_CACHE_NO_BROWSER:-0} != 1 ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   packages+=(chromium)
 fi

@@ -53,7 +53,7 @@ package struct RequestScope: Equatable, Sendable {
                 tables = Self.optionalTable(object, "TableName")
             case "GetRecords":
                 // A shard iterator is an opaque token that only GetShardIterator, which is checked, hands out.
-                tables = .account
+                tables = .named([])
             default:
                 tables = .unknown
                 isRead = false

@@ -238,7 +238,12 @@ package final class DynamoProxy: Sendable {
             logger.error("request failed", metadata: ["error": "\(error)"])
             return errorResponse(DynamoError(.internalServerError, message: "The proxy failed to process the request."))
         }
-        logger.warning("storage server request failed", metadata: ["error": "\(error)"])
+        if case .tlsRefused = error {
+            // Upstream says why once a minute; a line per request would bury it.
+            logger.debug("storage server request failed", metadata: ["error": "\(error)"])
+        } else {
+            logger.warning("storage server request failed", metadata: ["error": "\(error)"])
+        }
         switch error {
         case .connectFailed(let reason):
             return errorResponse(

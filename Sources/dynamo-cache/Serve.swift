@@ -292,9 +292,16 @@ struct ServeSettings {
             value(options.adminTlsCert, "DYNAMO_CACHE_ADMIN_TLS_CERT"),
             value(options.adminTlsKey, "DYNAMO_CACHE_ADMIN_TLS_KEY"),
             certificateOption: "--admin-tls-cert", keyOption: "--admin-tls-key")
-        if let size = options.upstreamPoolSize ?? environment["DYNAMO_CACHE_UPSTREAM_POOL_SIZE"].flatMap(Int.init) {
-            guard size >= 0 else { throw ValidationError("--upstream-pool-size must be 0 or more") }
-            upstream.maxIdleConnectionsPerLoop = size
+        var poolSize = options.upstreamPoolSize
+        if poolSize == nil, let text = value(nil, "DYNAMO_CACHE_UPSTREAM_POOL_SIZE") {
+            guard let size = Int(text) else {
+                throw ValidationError("DYNAMO_CACHE_UPSTREAM_POOL_SIZE: not a number: \(text)")
+            }
+            poolSize = size
+        }
+        if let poolSize {
+            guard poolSize >= 0 else { throw ValidationError("--upstream-pool-size must be 0 or more") }
+            upstream.maxIdleConnectionsPerLoop = poolSize
         }
         upstream.idleTimeout = try DurationOption.parse(
             value(options.upstreamIdleTimeout, "DYNAMO_CACHE_UPSTREAM_IDLE_TIMEOUT") ?? "20s",

@@ -68,12 +68,15 @@ struct ProxyFixture {
     let clock = ManualClock()
     let proxy: DynamoProxy
 
-    init(configuration: ProxyConfiguration = ProxyConfiguration(shards: 4)) {
+    init(
+        configuration: ProxyConfiguration = ProxyConfiguration(shards: 4), authenticator: ClientAuthenticator? = nil
+    ) {
         let clock = self.clock
         proxy = DynamoProxy(
             storage: storage,
             configuration: configuration,
             logger: Logger(label: "test"),
+            authenticator: authenticator,
             clock: { clock.read() }
         )
     }
@@ -88,6 +91,11 @@ struct ProxyFixture {
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
         head.headers.add(name: "X-Amz-Target", value: "DynamoDB_20120810.\(operation)")
         head.headers.add(name: "Authorization", value: authorization)
+        return send(head, json)
+    }
+
+    /// Sends a request with exactly the head given.
+    func send(_ head: HTTPRequestHead, _ json: String) -> Answer {
         switch proxy.handle(ProxyRequest(head: head, body: ByteBuffer(string: json)), on: loop) {
         case .immediate(let response): return Answer(response: response)
         case .deferred(let future):

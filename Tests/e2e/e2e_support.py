@@ -169,23 +169,28 @@ class MotoServer:
             self._log.close()
 
 
-READY_RE = re.compile(r"^dynamo-cache ready: data=(http://127\.0\.0\.1:(\d+)) admin=(http://127\.0\.0\.1:(\d+))$")
+READY_RE = re.compile(
+    r"^dynamo-cache ready: data=(https?://127\.0\.0\.1:(\d+)) admin=(https?://127\.0\.0\.1:(\d+))$")
 
 
 class ProxyProcess:
     """A dynamo-cache serve process; waits for its single ready line on stdout."""
 
-    def __init__(self, binary: str, upstream: str, log_dir: str, name: str,
-                 extra_args: list[str] | None = None, ready_timeout: float = 30.0):
+    def __init__(self, binary: str, upstream: str | None, log_dir: str, name: str,
+                 extra_args: list[str] | None = None, ready_timeout: float = 30.0,
+                 env: dict[str, str] | None = None):
+        """upstream None: no --upstream (e.g. --region gives it); env: the whole environment (default: this
+        process's, without DYNAMO_CACHE_* settings)."""
         self.name = name
         self.log_path = os.path.join(log_dir, f"{name}.stderr.log")
         self.stdout_lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.argv = [binary, "serve", "--listen", f"{LOOPBACK}:0", "--admin-listen", f"{LOOPBACK}:0",
-                     "--upstream", upstream, *(extra_args or [])]
+                     *(["--upstream", upstream] if upstream else []), *(extra_args or [])]
         self._log = open(self.log_path, "ab")
         # Only the command line configures it: drop DYNAMO_CACHE_* settings from the environment.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DYNAMO_CACHE_")}
+        if env is None:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("DYNAMO_CACHE_")}
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self._log, start_new_session=True, env=env)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)

@@ -51,6 +51,10 @@ METRICS = {
     "dynamocache_jemalloc_allocated_bytes": ("gauge", set()),
     "dynamocache_jemalloc_resident_bytes": ("gauge", set()),
     "dynamocache_upstream_ready": ("gauge", set()),
+    "dynamocache_credentials_refreshes_total": ("counter", set()),
+    "dynamocache_credentials_refresh_failures_total": ("counter", set()),
+    "dynamocache_credentials_usable": ("gauge", set()),
+    "dynamocache_credentials_expiry_seconds": ("gauge", set()),
 }
 # Metrics whose `cache` label is item|query only (scan exists only on hits and misses).
 ITEM_QUERY_ONLY = {m for m in METRICS if "cache" in METRICS[m][1]} - {
@@ -62,7 +66,7 @@ VALUES = {
                   "Streams", "NotDynamoDB"},
     "outcome": {"hit", "miss", "partial", "bypass", "write", "rejected"},
     "cache": {"item", "query", "scan"},
-    "kind": {"unreachable", "timeout", "connection_lost", "invalid_response"},
+    "kind": {"unreachable", "timeout", "connection_lost", "invalid_response", "tls_refused", "no_credentials"},
     "cause": {"write", "condition_failed", "unknown_outcome", "table_operation", "partiql", "not_found", "flush"},
 }
 TARGET_LABELS = {"job", "instance"}

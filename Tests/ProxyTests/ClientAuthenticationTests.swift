@@ -1,0 +1,257 @@
+import AWSAuth
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Proxy
+import Testing
+
+/// `--client-auth sigv4`: who may use the proxy, what they may touch, and whose cache entries they see. Every
+/// refusal is checked to have reached the storage server not at all.
+@Suite struct ClientAuthenticationTests {
+    static let now = 1_795_688_976  // 2026-11-26T10:29:36Z
+    static let clients = try! ClientCredentials(
+        parsing: """
+            [admin]
+            aws_access_key_id = AKADMIN
+            aws_secret_access_key = admin-secret
+            [second]
+            aws_access_key_id = AKSECOND
+            aws_secret_access_key = second-secret
+            [reader]
+            aws_access_key_id = AKREADER
+            aws_secret_access_key = reader-secret
+            access = read
+            [orders]
+            aws_access_key_id = AKORDERS
+            aws_secret_access_key = orders-secret
+            tables = orders, orders-archive-*
+            """)
+
+    static func fixture() -> ProxyFixture {
+        ProxyFixture(authenticator: ClientAuthenticator(clients: clients, wallClock: { now }))
+    }
+
+    /// A request signed as botocore signs it, at `time`.
+    static func signed(
+        _ operation: String, _ body: String, key: String, secret: String, time: Int = now,
+        target: String? = nil, extra: [(String, String)] = []
+    ) -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
+        let amzDate = SigV4.amzDate(unixSeconds: time)
+        let fullTarget = target ?? "DynamoDB_20120810.\(operation)"
+        var signer = SigV4Signer(
+            credentials: AWSCredentials(accessKeyID: key, secretAccessKey: secret), region: "eu-west-1")
+        let authorization = Array(body.utf8).withUnsafeBytes {
+            signer.authorization(host: "proxy:8000", amzDate: amzDate, target: fullTarget, body: $0)
+        }
+        head.headers.add(name: "Host", value: "proxy:8000")
+        head.headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
+        head.headers.add(name: "X-Amz-Target", value: fullTarget)
+        head.headers.add(name: "X-Amz-Date", value: amzDate)
+        head.headers.add(name: "Authorization", value: authorization)
+        for (name, value) in extra { head.headers.add(name: name, value: value) }
+        return head
+    }
+
+    static let secrets = [
+        "AKADMIN": "admin-secret", "AKSECOND": "second-secret", "AKREADER": "reader-secret",
+        "AKORDERS": "orders-secret",
+    ]
+
+    static func call(_ f: ProxyFixture, _ operation: String, _ body: String, as key: String) -> Answer {
+        f.send(signed(operation, body, key: key, secret: secrets[key]!), body)
+    }
+
+    static func errorType(_ answer: Answer) -> String? {
+        (answer.json?["__type"] as? String)?.split(separator: "#").last.map(String.init)
+    }
+
+    static let getA = #"{"TableName":"orders","Key":{"pk":{"S":"a"}}}"#
+
+    @Test func refusalsAnswerAsDynamoDBAndSendNothing() {
+        let f = Self.fixture()
+        var unsigned = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
+        unsigned.headers.add(name: "X-Amz-Target", value: "DynamoDB_20120810.GetItem")
+        let cases: [(HTTPRequestHead, String, String)] = [
+            (unsigned, "MissingAuthenticationTokenException", "Request is missing Authentication Token"),
+            (
+                Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "wrong"), "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS "
+                    + "Secret Access Key and signing method. Consult the service documentation for details."
+            ),
+            (
+                Self.signed("GetItem", Self.getA, key: "AKNOBODY", secret: "x"), "UnrecognizedClientException",
+                "The security token included in the request is invalid."
+            ),
+            (
+                Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret", time: Self.now - 360),
+                "InvalidSignatureException",
+                "Signature expired: 20261126T102336Z is now earlier than 20261126T102436Z (20261126T102936Z - 5 min.)"
+            ),
+            (
+                Self.signed(
+                    "GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret",
+                    extra: [("X-Amz-Security-Token", "t")]),
+                "UnrecognizedClientException", "The security token included in the request is invalid."
+            ),
+        ]
+        for (head, type, message) in cases {
+            let answer = f.send(head, Self.getA)
+            #expect(answer.code == 400, "\(answer.body)")
+            #expect(Self.errorType(answer) == type, "\(answer.body)")
+            #expect(answer.json?["message"] as? String == message, "\(answer.body)")
+            #expect(
+                answer.response?.headers.first(name: "x-amz-crc32") == answer.response.map { String(crc32($0.body)) })
+        }
+        // A body changed after signing.
+        let head = Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret")
+        #expect(
+            Self.errorType(f.send(head, Self.getA.replacingOccurrences(of: "\"a\"", with: "\"b\"")))
+                == "InvalidSignatureException")
+        #expect(f.storage.sent.isEmpty)
+    }
+
+    @Test func aValidSignatureIsServedAndMalformedBodiesAreStillSerializationErrors() {
+        let f = Self.fixture()
+        let answer = Self.call(f, "GetItem", Self.getA, as: "AKADMIN")
+        #expect(f.storage.sent.count == 1)
+        f.storage.answer(#"{"Item":{"pk":{"S":"a"}}}"#)
+        #expect(answer.status == "miss")
+        // The body is read before access is decided, as DynamoDB does.
+        #expect(Self.errorType(Self.call(f, "GetItem", "{not json", as: "AKORDERS")) == "SerializationException")
+        // Other services and the Streams API are authenticated too.
+        let streams = f.send(
+            Self.signed(
+                "DescribeStream", "{}", key: "AKADMIN", secret: "bad", target: "DynamoDBStreams_20120810.DescribeStream"
+            ),
+            "{}")
+        #expect(Self.errorType(streams) == "InvalidSignatureException")
+        #expect(f.storage.sent.count == 1)
+    }
+
+    /// (client, operation, body, allowed)
+    static let rules: [(String, String, String, Bool)] = [
+        ("AKREADER", "GetItem", getA, true),
+        (
+            "AKREADER", "Query",
+            #"{"TableName":"t","KeyConditionExpression":"pk = :p","ExpressionAttributeValues":{":p":{"S":"a"}}}"#, true
+        ),
+        ("AKREADER", "ExecuteStatement", #"{"Statement":"SELECT * FROM \"t\""}"#, true),
+        ("AKREADER", "ListTables", "{}", true),
+        ("AKREADER", "PutItem", #"{"TableName":"t","Item":{"pk":{"S":"a"}}}"#, false),
+        ("AKREADER", "DeleteItem", #"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#, false),
+        ("AKREADER", "BatchWriteItem", #"{"RequestItems":{"t":[{"DeleteRequest":{"Key":{"pk":{"S":"a"}}}}]}}"#, false),
+        ("AKREADER", "ExecuteStatement", #"{"Statement":"DELETE FROM \"t\" WHERE pk = 'a'"}"#, false),
+        ("AKREADER", "CreateTable", #"{"TableName":"t"}"#, false),
+        ("AKREADER", "TagResource", #"{"ResourceArn":"arn:aws:dynamodb:eu-west-1:1:table/t","Tags":[]}"#, false),
+        ("AKORDERS", "GetItem", getA, true),
+        ("AKORDERS", "PutItem", #"{"TableName":"orders-archive-2026","Item":{"pk":{"S":"a"}}}"#, true),
+        (
+            "AKORDERS", "GetItem", #"{"TableName":"arn:aws:dynamodb:eu-west-1:1:table/orders","Key":{"pk":{"S":"a"}}}"#,
+            true
+        ),
+        ("AKORDERS", "GetItem", #"{"TableName":"customers","Key":{"pk":{"S":"a"}}}"#, false),
+        ("AKORDERS", "GetItem", #"{"TableName":"orders-x","Key":{"pk":{"S":"a"}}}"#, false),
+        (
+            "AKORDERS", "BatchGetItem",
+            #"{"RequestItems":{"orders":{"Keys":[{"pk":{"S":"a"}}]},"customers":{"Keys":[{"pk":{"S":"a"}}]}}}"#, false
+        ),
+        ("AKORDERS", "BatchGetItem", #"{"RequestItems":{"orders":{"Keys":[{"pk":{"S":"a"}}]}}}"#, true),
+        (
+            "AKORDERS", "TransactWriteItems",
+            #"{"TransactItems":[{"Put":{"TableName":"orders","Item":{"pk":{"S":"a"}}}},{"Delete":{"TableName":"customers","Key":{"pk":{"S":"a"}}}}]}"#,
+            false
+        ),
+        (
+            "AKORDERS", "TransactGetItems",
+            #"{"TransactItems":[{"Get":{"TableName":"orders","Key":{"pk":{"S":"a"}}}}]}"#, true
+        ),
+        ("AKORDERS", "ExecuteStatement", #"{"Statement":"SELECT * FROM \"customers\""}"#, false),
+        ("AKORDERS", "ExecuteStatement", #"{"Statement":"SELECT * FROM orders WHERE pk = 'a'"}"#, true),
+        ("AKORDERS", "ExecuteStatement", #"{"Statement":"VALUE {'a': 1}"}"#, false),
+        ("AKORDERS", "ListTables", "{}", false),
+        ("AKORDERS", "DescribeLimits", "{}", false),
+        ("AKORDERS", "ListTagsOfResource", #"{"ResourceArn":"arn:aws:dynamodb:eu-west-1:1:table/customers"}"#, false),
+        (
+            "AKORDERS", "RestoreTableFromBackup",
+            #"{"TargetTableName":"orders","BackupArn":"arn:aws:dynamodb:eu-west-1:1:table/customers/backup/0"}"#, false
+        ),
+        ("AKORDERS", "SomeFutureOperation", #"{"Whatever":1}"#, false),
+        ("AKADMIN", "SomeFutureOperation", #"{"Whatever":1}"#, true),
+        ("AKADMIN", "ListTables", "{}", true),
+    ]
+
+    @Test func sectionsLimitTablesAndWrites() {
+        for (key, operation, body, allowed) in Self.rules {
+            let f = Self.fixture()
+            let answer = Self.call(f, operation, body, as: key)
+            if allowed {
+                #expect(f.storage.sent.count == 1, "\(key) \(operation) \(body): \(answer.body)")
+            } else {
+                #expect(f.storage.sent.isEmpty, "\(key) \(operation) \(body) was forwarded")
+                #expect(Self.errorType(answer) == "AccessDeniedException", "\(key) \(operation): \(answer.body)")
+                let message = answer.json?["Message"] as? String ?? ""
+                #expect(message.hasPrefix("User: "), "\(message)")
+                #expect(message.contains("dynamodb:\(operation)"), "\(message)")
+            }
+        }
+    }
+
+    @Test func streamsRequestsAreCheckedByTheirStreamsTable() {
+        let f = Self.fixture()
+        let arn = "arn:aws:dynamodb:eu-west-1:1:table/customers/stream/2026-01-01T00:00:00.000"
+        let body = #"{"StreamArn":"\#(arn)"}"#
+        let denied = f.send(
+            Self.signed(
+                "", body, key: "AKORDERS", secret: "orders-secret", target: "DynamoDBStreams_20120810.DescribeStream"),
+            body)
+        #expect(Self.errorType(denied) == "AccessDeniedException")
+        let own = #"{"StreamArn":"arn:aws:dynamodb:eu-west-1:1:table/orders/stream/2026-01-01T00:00:00.000"}"#
+        _ = f.send(
+            Self.signed(
+                "", own, key: "AKORDERS", secret: "orders-secret", target: "DynamoDBStreams_20120810.DescribeStream"),
+            own)
+        #expect(f.storage.sent.count == 1)
+    }
+
+    @Test func eachClientIsANamespaceOfItsOwn() {
+        let f = Self.fixture()
+        let first = Self.call(f, "GetItem", Self.getA, as: "AKADMIN")
+        f.storage.answer(#"{"Item":{"pk":{"S":"a"},"v":{"N":"1"}}}"#)
+        #expect(first.status == "miss")
+        #expect(Self.call(f, "GetItem", Self.getA, as: "AKADMIN").status == "hit")
+        let other = Self.call(f, "GetItem", Self.getA, as: "AKSECOND")
+        #expect(f.storage.sent.count == 2)  // not served the other client's entry
+        f.storage.answer(#"{"Item":{"pk":{"S":"a"},"v":{"N":"1"}}}"#)
+        #expect(other.status == "miss")
+        #expect(Self.call(f, "GetItem", Self.getA, as: "AKSECOND").status == "hit")
+    }
+
+    @Test func replacingTheClientsAppliesToTheNextRequest() throws {
+        let authenticator = ClientAuthenticator(clients: Self.clients, wallClock: { Self.now })
+        let f = ProxyFixture(authenticator: authenticator)
+        #expect(
+            Self.errorType(f.send(Self.signed("GetItem", Self.getA, key: "AKLATE", secret: "late"), Self.getA))
+                == "UnrecognizedClientException")
+        authenticator.replace(
+            try ClientCredentials(parsing: "[late]\naws_access_key_id = AKLATE\naws_secret_access_key = late\n"))
+        #expect(authenticator.clientCount == 1)
+        _ = f.send(Self.signed("GetItem", Self.getA, key: "AKLATE", secret: "late"), Self.getA)
+        #expect(f.storage.sent.count == 1)
+        #expect(Self.errorType(Self.call(f, "GetItem", Self.getA, as: "AKADMIN")) == "UnrecognizedClientException")
+    }
+
+    @Test func withoutClientAuthenticationSignedUpstreamsShareOneNamespace() {
+        let f = ProxyFixture(configuration: ProxyConfiguration(shards: 4, namespaces: .shared))
+        let first = f.call("GetItem", Self.getA, as: ProxyFixture.alice)
+        f.storage.answer(#"{"Item":{"pk":{"S":"a"}}}"#)
+        #expect(first.status == "miss")
+        #expect(f.call("GetItem", Self.getA, as: ProxyFixture.bob).status == "hit")
+        // Forwarding callers' signatures keeps them apart.
+        let apart = ProxyFixture()
+        _ = apart.call("GetItem", Self.getA, as: ProxyFixture.alice)
+        apart.storage.answer(#"{"Item":{"pk":{"S":"a"}}}"#)
+        _ = apart.call("GetItem", Self.getA, as: ProxyFixture.bob)
+        #expect(apart.storage.sent.count == 2)
+    }
+}
