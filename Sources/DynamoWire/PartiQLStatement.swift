@@ -16,9 +16,17 @@ package struct PartiQLStatement: Hashable, Sendable {
         var tokens = PartiQLTokenizer(Array(statement.utf8))
         let first = tokens.next()
         switch first?.keyword {
-        case "SELECT", "EXISTS":
+        case "SELECT":
             isRead = true
             tableNames = Self.table(after: ["FROM"], in: &tokens, skipping: true)
+        case "EXISTS":
+            // EXISTS(SELECT ... FROM t ...): the SELECT is the statement's own.
+            isRead = true
+            let open = tokens.next()
+            let select = tokens.next()
+            tableNames =
+                open == .punctuation(UInt8(ascii: "(")) && select?.keyword == "SELECT"
+                ? Self.table(after: ["FROM"], in: &tokens, skipping: true) : nil
         case "INSERT":
             isRead = false
             tableNames = Self.table(after: ["INTO"], in: &tokens, skipping: false)
@@ -46,7 +54,8 @@ package struct PartiQLStatement: Hashable, Sendable {
             while true {
                 guard let token = tokens.next() else { return nil }
                 if token.keyword == keyword { break }
-                guard skipping else { return nil }
+                // A nested query before the FROM could name another table.
+                guard skipping, !Self.refersToATable(token) else { return nil }
             }
         }
         guard let table = tokens.next()?.identifier else { return nil }
@@ -56,8 +65,22 @@ package struct PartiQLStatement: Hashable, Sendable {
             next = tokens.next()
         }
         switch next {
-        case nil, .word: return [TableName.normalized(table)]
+        case nil, .word: break
         default: return nil
+        }
+        // Nothing after the reference may name another table (a subquery in the WHERE clause).
+        if let next, Self.refersToATable(next) { return nil }
+        while let token = tokens.next() {
+            if Self.refersToATable(token) { return nil }
+        }
+        return [TableName.normalized(table)]
+    }
+
+    /// Keywords that introduce a table reference.
+    private static func refersToATable(_ token: PartiQLToken) -> Bool {
+        switch token.keyword {
+        case "SELECT", "FROM", "INTO", "EXISTS", "UPDATE": true
+        default: false
         }
     }
 }

@@ -4,8 +4,9 @@
 // client whose access key it names (the `--client-credentials` file), then what it touches against that client's
 // section (`tables`, `access`). A request that fails either is answered at once with the error real DynamoDB gives
 // and is never forwarded, so the storage server sees nothing of it. A verified request's cache namespace is its
-// client: entries filled for one client are never served to another. The client table is replaced whole on
-// SIGHUP; a request sees the old table or the new one, never a mix.
+// client (and, when its signature is forwarded, the region it signed for, since a storage server keeps one
+// database per region): entries filled for one client are never served to another. The client table is replaced
+// whole on SIGHUP; a request sees the old table or the new one, never a mix.
 
 import AWSAuth
 import DynamoWire
@@ -36,8 +37,14 @@ package final class ClientAuthenticator: Sendable {
         clients.withLockedValue { $0.count }
     }
 
+    /// A client whose signature was verified, with the region it signed for.
+    struct Verified {
+        var identity: ClientIdentity
+        var region: String
+    }
+
     /// The client that signed `request`, or the error to answer.
-    func authenticate(_ request: ProxyRequest) -> Result<ClientIdentity, DynamoError> {
+    func authenticate(_ request: ProxyRequest) -> Result<Verified, DynamoError> {
         let table = clients.withLockedValue { $0 }
         do {
             let authorization = try request.body.withUnsafeReadableBytes { body throws(SigV4Failure) in
@@ -50,7 +57,8 @@ package final class ClientAuthenticator: Sendable {
                     secret: { table.byAccessKeyID[$0]?.secretAccessKey }
                 )
             }
-            return .success(table.byAccessKeyID[authorization.accessKeyID]!)
+            return .success(
+                Verified(identity: table.byAccessKeyID[authorization.accessKeyID]!, region: authorization.region))
         } catch {
             return .failure(Self.error(for: error))
         }

@@ -76,15 +76,21 @@ package final class DynamoProxy: Sendable {
 
     /// Decides what to do with `request`, arriving on `eventLoop`.
     package func handle(_ request: ProxyRequest, on eventLoop: any EventLoop) -> ProxyOutcome {
-        let targetHeader = request.head.headers.first(name: "x-amz-target")
+        guard let targetHeader = Self.onlyTarget(of: request.head.headers) else {
+            // The proxy and the storage server could read different operations from one request.
+            return .immediate(
+                errorResponse(DynamoError(.serialization, message: "The request has more than one X-Amz-Target header"))
+            )
+        }
         let target = APITarget(xAmzTarget: targetHeader)
-        var client: ClientIdentity?
+        var verified: ClientAuthenticator.Verified?
         if let authenticator {
             switch authenticator.authenticate(request) {
-            case .success(let identity): client = identity
+            case .success(let client): verified = client
             case .failure(let error): return .immediate(errorResponse(error))
             }
         }
+        let client = verified?.identity
         guard case .dynamoDB(let operation) = target else {
             if let client, client.readOnly || client.tables != nil {
                 let scope = RequestScope(target: targetHeader, object: try? JSONObject(parsing: request.body))
@@ -110,7 +116,10 @@ package final class DynamoProxy: Sendable {
             {
                 return .immediate(errorResponse(denied))
             }
-            namespace = Namespace(value: client.accessKeyID)
+            switch configuration.namespaces {
+            case .callerSignature: namespace = Namespace(value: client.accessKeyID + "/" + (verified?.region ?? ""))
+            case .shared: namespace = Namespace(value: client.accessKeyID)
+            }
         } else {
             switch configuration.namespaces {
             case .callerSignature:
@@ -141,6 +150,21 @@ package final class DynamoProxy: Sendable {
             if operation.changesTableDefinition { return tableChange(call, operation) }
             return .deferred(passThrough(call, status: .bypass))
         }
+    }
+
+    /// The `X-Amz-Target` header: `.some(nil)` when there is none, nil when there is more than one. A byte
+    /// comparison per header, without the array `HTTPHeaders` would build.
+    static func onlyTarget(of headers: HTTPHeaders) -> String?? {
+        var found: String?
+        for (name, value) in headers where name.utf8.count == 12 {
+            let matches = zip(name.utf8, "x-amz-target".utf8).allSatisfy { a, b in
+                (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) == b
+            }
+            guard matches else { continue }
+            guard found == nil else { return nil }
+            found = value
+        }
+        return .some(found)
     }
 
     // MARK: Admin

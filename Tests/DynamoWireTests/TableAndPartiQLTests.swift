@@ -139,6 +139,11 @@ import Testing
             (#"UPDATE "Music"[0] SET x = 1"#, false, nil),
             (#"UPDATE "unterminated SET x = 1"#, false, nil),
             (#"SELECT * WHERE x = 1"#, true, nil),
+            // A subquery could name another table: the tables cannot be told.
+            (#"SELECT * FROM "orders" WHERE pk IN (SELECT pk FROM "customers")"#, true, nil),
+            (#"SELECT (SELECT x FROM "customers") FROM "orders""#, true, nil),
+            (#"DELETE FROM "orders" WHERE pk IN (SELECT pk FROM "customers")"#, false, nil),
+            (#"EXISTS(SELECT * FROM "a" WHERE pk IN (SELECT pk FROM "b"))"#, true, nil),
             (#"UPSERT INTO t VALUE {}"#, false, nil),
             ("", false, nil),
             ("/* only a comment", false, nil),

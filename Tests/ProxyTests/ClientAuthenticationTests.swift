@@ -34,13 +34,13 @@ import Testing
     /// A request signed as botocore signs it, at `time`.
     static func signed(
         _ operation: String, _ body: String, key: String, secret: String, time: Int = now,
-        target: String? = nil, extra: [(String, String)] = []
+        target: String? = nil, region: String = "eu-west-1", extra: [(String, String)] = []
     ) -> HTTPRequestHead {
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
         let amzDate = SigV4.amzDate(unixSeconds: time)
         let fullTarget = target ?? "DynamoDB_20120810.\(operation)"
         var signer = SigV4Signer(
-            credentials: AWSCredentials(accessKeyID: key, secretAccessKey: secret), region: "eu-west-1")
+            credentials: AWSCredentials(accessKeyID: key, secretAccessKey: secret), region: region)
         let authorization = Array(body.utf8).withUnsafeBytes {
             signer.authorization(host: "proxy:8000", amzDate: amzDate, target: fullTarget, body: $0)
         }
@@ -225,6 +225,38 @@ import Testing
         f.storage.answer(#"{"Item":{"pk":{"S":"a"},"v":{"N":"1"}}}"#)
         #expect(other.status == "miss")
         #expect(Self.call(f, "GetItem", Self.getA, as: "AKSECOND").status == "hit")
+    }
+
+    /// A storage server keeps one database per region, and a forwarded signature names it.
+    @Test func forwardedClientsAreApartPerRegionSignedClientsAreNot() {
+        let f = Self.fixture()
+        let east = Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret", region: "us-east-1")
+        let sydney = Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret", region: "ap-southeast-2")
+        _ = f.send(east, Self.getA)
+        f.storage.answer(#"{"Item":{"pk":{"S":"a"},"v":{"S":"east"}}}"#)
+        #expect(f.send(east, Self.getA).status == "hit")
+        _ = f.send(sydney, Self.getA)
+        #expect(f.storage.sent.count == 2)  // not the other region's entry
+
+        let signing = ProxyFixture(
+            configuration: ProxyConfiguration(shards: 4, namespaces: .shared),
+            authenticator: ClientAuthenticator(clients: Self.clients, wallClock: { Self.now }))
+        _ = signing.send(east, Self.getA)
+        signing.storage.answer(#"{"Item":{"pk":{"S":"a"}}}"#)
+        // The proxy signs for its own region whatever the client's: one namespace per client.
+        #expect(signing.send(sydney, Self.getA).status == "hit")
+    }
+
+    @Test func aSecondTargetHeaderIsRefusedWhoeverSendsIt() {
+        // The proxy decides from one operation; a storage server reading the other could do something else.
+        for authenticator in [nil, ClientAuthenticator(clients: Self.clients, wallClock: { Self.now })] {
+            let f = ProxyFixture(authenticator: authenticator)
+            var head = Self.signed("GetItem", Self.getA, key: "AKREADER", secret: "reader-secret")
+            head.headers.add(name: "x-amz-target", value: "DynamoDB_20120810.DeleteItem")
+            let answer = f.send(head, Self.getA)
+            #expect(answer.code == 400 && Self.errorType(answer) == "SerializationException", "\(answer.body)")
+            #expect(f.storage.sent.isEmpty)
+        }
     }
 
     @Test func replacingTheClientsAppliesToTheNextRequest() throws {

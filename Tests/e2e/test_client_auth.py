@@ -9,6 +9,25 @@ Topology (all on 127.0.0.1):
 moto here ignores signatures, so whatever the proxy refuses is refused by the proxy alone; that it never reached
 the storage server is proven from moto's request log (one line per request): a marker request sent straight to
 moto after the refused one must be the only new line.
+
+Clients (sections of the credentials file): admin (every table), reader (access = read), orders (tables = orders,
+orders-archive-*), second (every table); late is added and removed on SIGHUP.
+
+- good keys: boto3 (create, put, get, hit), the AWS CLI (get-item; its view of a wrong secret and of a denied
+  write), raw signed requests (any region accepted);
+- each rejection (boto3: wrong secret, unknown key, session token; raw: no/malformed Authorization, body or signed
+  header changed after signing, session token, signed 6 minutes before/after now; 4 minutes either way is
+  accepted): HTTP 400, exact __type and message, Content-Type, x-amz-crc32, no x-dynamo-cache, nothing forwarded;
+  malformed JSON from a valid client answers as a proxy without client auth does;
+- access rules of `access = read` and `tables = ...` (Message naming the section, operation and table);
+- cache namespaces per client (GetItem and Query), writes by one client seen by the other;
+- SIGHUP: a client added, removed, a secret rotated, a broken file refused with an error line, keep-alive
+  connections kept; an unknown setting is a start-up error;
+- TLS on the data listener (boto3, the AWS CLI, ALPN, untrusted clients refused, admin stays plain), certificate
+  reload on SIGHUP (new connections get the new serial, old connections keep working), admin TLS.
+
+test_credential_scope_region_separates_cache_entries: with forwarded signatures a client's namespace is also the
+region it signed for (the storage server keeps one database per region).
 """
 
 from __future__ import annotations
@@ -24,7 +43,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 import unittest.mock
 import uuid
 import zlib
@@ -249,6 +267,15 @@ def aws_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "awscli"]
 
 
+CLI_ERROR_RE = re.compile(r"An error occurred \((\w+)\) when calling the (\w+) operation(?: \([^)]*\))?: (.*)")
+
+
+def cli_error(stderr: str) -> tuple[str, str, str] | None:
+    """(code, operation, message) of the AWS CLI's error line."""
+    m = CLI_ERROR_RE.search(stderr)
+    return (m.group(1), m.group(2), m.group(3).strip()) if m else None
+
+
 def aws_cli(args: list[str], *, key: str, secret: str) -> subprocess.CompletedProcess:
     # The session fixture `aws_env` has set the region and an isolated config; only the keys change here.
     env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret)
@@ -402,14 +429,14 @@ def test_aws_cli_with_a_good_key(seeded):
     # The same call with the right key id and a wrong secret is refused, and the CLI reports DynamoDB's error.
     r = aws_cli(args, key=ADMIN.key, secret="not-the-secret")
     assert r.returncode == 255, f"wrong secret: exit {r.returncode}\nstdout={r.stdout}\nstderr={r.stderr[-2000:]}"
-    assert ("An error occurred (InvalidSignatureException) when calling the GetItem operation: "
-            + BAD_SIGNATURE) in r.stderr, r.stderr[-2000:]
+    assert cli_error(r.stderr) == ("InvalidSignatureException", "GetItem", BAD_SIGNATURE), r.stderr[-2000:]
     # A write by a read-only client.
     r = aws_cli(["put-item", "--table-name", "orders", "--item", json.dumps({"pk": S("cli")}),
                  "--endpoint-url", seeded.url], key=READER.key, secret=READER.secret)
     assert r.returncode == 255, f"reader put-item: exit {r.returncode}\nstderr={r.stderr[-2000:]}"
-    assert ("An error occurred (AccessDeniedException) when calling the PutItem operation: "
-            + denied_message("reader", "PutItem", "table/orders")) in r.stderr, r.stderr[-2000:]
+    code, op, msg = cli_error(r.stderr) or (None, None, "")
+    assert (code, op) == ("AccessDeniedException", "PutItem"), r.stderr[-2000:]
+    assert msg.startswith(denied_message("reader", "PutItem", "table/orders")), r.stderr[-2000:]
     assert seeded.upstream.item("orders", "cli") is None
 
 
@@ -424,9 +451,9 @@ def test_raw_signed_request_with_a_good_key(seeded):
     assert again.status == 200 and again.header("x-dynamo-cache") == "hit", f"second raw GetItem: {again}"
     assert again.json() == first.json()
     check_crc32(again, "raw GetItem (hit)")
-    # Signed for another region: accepted (any region), served from the same client's namespace.
-    other = raw_signed(seeded.port, "GetItem", payload, ADMIN, region="ap-southeast-2")
-    assert other.status == 200 and other.json()["Item"] == first.json()["Item"], str(other)
+    # Signed for another region: accepted too (moto keeps a database per region; that one has no tables).
+    other = raw_signed(seeded.port, "ListTables", {}, ADMIN, region="ap-southeast-2")
+    assert other.status == 200 and "orders" not in other.json()["TableNames"], str(other)
 
 
 # --------------------------------------------------------------------------
@@ -681,6 +708,35 @@ def test_cache_namespace_is_the_client(auth):
     r = admin.ok("get_item", TableName=t, Key={"pk": S("k2")})
     assert "Item" not in r, f"admin read after second's delete: {admin.last}"
 
+    # Query pages too: admin's cached page is not second's.
+    q = dict(TableName=t, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("k")})
+    for ddb, who, cache in ((admin, "admin", "miss"), (admin, "admin", "hit"), (second, "second", "miss"),
+                            (second, "second", "hit")):
+        r = ddb.ok("query", **q)
+        assert r["Items"] == [{"pk": S("k"), "v": S("v2")}], f"{who} Query: {ddb.last}"
+        assert ddb.cache == cache, f"{who} Query: x-dynamo-cache {ddb.cache!r}, expected {cache!r}: {ddb.last}"
+
+
+def test_credential_scope_region_separates_cache_entries(auth):
+    up = auth.upstream
+    t = f"auth-region-{uuid.uuid4().hex[:8]}"
+    for region in ("us-east-1", "ap-southeast-2"):
+        m = Ddb(up.moto.url, "direct", "direct", region=region)
+        m.ok("create_table", TableName=t, BillingMode="PAY_PER_REQUEST",
+             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        m.ok("put_item", TableName=t, Item={"pk": S("k"), "v": S(f"{region} data")})
+    east, ap = auth.ddb(ADMIN), auth.ddb(ADMIN, region="ap-southeast-2")
+    key = {"pk": S("k")}
+    east.ok("get_item", TableName=t, Key=key)
+    assert east.ok("get_item", TableName=t, Key=key)["Item"]["v"] == S("us-east-1 data") and east.cache == "hit"
+    # The storage server answers this one with ap-southeast-2's item.
+    got = ap.ok("get_item", TableName=t, Key=key)["Item"]["v"]
+    assert got == S("ap-southeast-2 data"), f"signed for ap-southeast-2, served {got} ({ap.cache}): {ap.last}"
+    ap.ok("put_item", TableName=t, Item={"pk": S("k"), "v": S("written in ap-southeast-2")})
+    got = east.ok("get_item", TableName=t, Key=key)["Item"]["v"]
+    assert got == S("us-east-1 data"), f"us-east-1 read after an ap-southeast-2 write: {got} ({east.cache})"
+
 
 # --------------------------------------------------------------------------
 # 6. SIGHUP reloads the credentials file without dropping connections
@@ -767,14 +823,20 @@ def test_sighup_reloads_client_credentials(seeded, binary, log_dir, auth_dir):
         a = late_conn.get(GET_SEED)
         assert a.status == 200, f"late on its own keep-alive connection: {a}"
 
-        # Remove [late]: every request is verified, also on a connection that was accepted before.
-        write_file(path, credentials_text(CLIENTS))
+        # Remove [late] (every request is verified, also on a connection that was accepted before) and rotate
+        # [second]'s secret (its old secret no longer verifies).
+        assert Ddb.of(url, SECOND).ok("get_item", **GET_SEED)["Item"]["v"] == S("orders seed")
+        rotated = Client("second", SECOND.key, "second/rotated+0002")
+        write_file(path, credentials_text((ADMIN, READER, ORDERS, rotated)))
         hangup(p, "client credentials reloaded")
         check_error(wait_until(late_refused, 30, "the late client to be refused after SIGHUP"),
                     "UnrecognizedClientException", "late after its removal", message=BAD_TOKEN)
         check_error(late_conn.get(GET_SEED), "UnrecognizedClientException", "late, connection opened while known",
                     message=BAD_TOKEN)
         admin_ok(admin_conn, "after removing late")
+        check_error(Ddb.of(url, SECOND).fails("get_item", **GET_SEED), "InvalidSignatureException",
+                    "second with its secret from before the rotation", message=BAD_SIGNATURE)
+        assert Ddb.of(url, rotated).ok("get_item", **GET_SEED)["Item"]["v"] == S("orders seed")
 
         # A broken file (a misspelt restriction): the old clients stay, an error is logged.
         broken = credentials_text(CLIENTS + (LATE,)) + "\n[typo]\naws_access_key_id = AKIDTYPO\n" \
@@ -786,7 +848,9 @@ def test_sighup_reloads_client_credentials(seeded, binary, log_dir, auth_dir):
                      if "client credentials not reloaded" in ln]
         assert lines and " error " in f" {lines[-1]} ", f"not an error line: {lines[-1:]}"
         admin_ok(admin_conn, "after a broken file")
-        assert Ddb.of(url, SECOND).ok("get_item", **GET_SEED)["Item"]["v"] == S("orders seed")
+        assert Ddb.of(url, rotated).ok("get_item", **GET_SEED)["Item"]["v"] == S("orders seed")
+        check_error(Ddb.of(url, SECOND).fails("get_item", **GET_SEED), "InvalidSignatureException",
+                    "second's old secret, after a broken file naming it", message=BAD_SIGNATURE)
         check_denied(Ddb.of(url, ORDERS).fails("get_item", TableName="customers", Key={"pk": S("seed")}),
                      "orders", "GetItem", "table/customers", "orders after a broken file")
         check_error(late_answer(), "UnrecognizedClientException", "late after a broken file", message=BAD_TOKEN)
@@ -873,6 +937,18 @@ def test_tls_for_clients(upstream, binary, log_dir):
         with pytest.raises(ssl.SSLCertVerificationError):
             peer(p.data_port, None)
 
+        # Plain HTTP to the TLS listener gets no answer (the connection is closed), and nothing is forwarded.
+        def plain_to_tls():
+            conn = http.client.HTTPConnection(LOOPBACK, p.data_port, timeout=15)
+            try:
+                return send(conn, b"{}", {"Content-Type": JSON_10, "X-Amz-Target": TARGET + "ListTables"})
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                return e
+            finally:
+                conn.close()
+        got = upstream.unseen(plain_to_tls, "plain HTTP to the TLS listener")
+        assert isinstance(got, OSError) or isinstance(got, http.client.HTTPException) or got.status >= 400, str(got)
+
         # The admin listener stays plain HTTP.
         h = admin_request(p.admin_port, "GET", "/healthz")
         assert h.status == 200, f"/healthz: HTTP {h.status} {h.body[:300]!r}"
@@ -923,4 +999,30 @@ def test_tls_for_clients(upstream, binary, log_dir):
     finally:
         if old_conn is not None:
             old_conn.close()
+        p.stop()
+
+
+def test_admin_listener_tls(upstream, binary, log_dir):
+    """With --admin-tls-cert/--admin-tls-key the admin listener speaks TLS too (and only TLS)."""
+    d = os.path.join(log_dir, f"admin-tls-{uuid.uuid4().hex[:6]}")
+    ca = CertificateAuthority(d)
+    cert, key = ca.issue("proxy-admin")
+    p = ProxyProcess(binary, upstream.moto.url, log_dir, "proxy-admin-tls",
+                     ["--tls-cert", cert, "--tls-key", key, "--admin-tls-cert", cert, "--admin-tls-key", key],
+                     env=proxy_environment())
+    try:
+        assert p.data_url.startswith("https://127.0.0.1:") and p.admin_url.startswith("https://127.0.0.1:"), \
+            f"ready line: {p.stdout_lines}"
+        conn = http.client.HTTPSConnection("localhost", p.admin_port, timeout=15,
+                                           context=ssl.create_default_context(cafile=ca.cert))
+        try:
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            body = r.read()
+            assert r.status == 200, f"/healthz over TLS: HTTP {r.status} {body[:300]!r}"
+        finally:
+            conn.close()
+        with pytest.raises((http.client.HTTPException, OSError)):
+            admin_request(p.admin_port, "GET", "/healthz", timeout=15)
+    finally:
         p.stop()
