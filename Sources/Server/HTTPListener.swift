@@ -102,9 +102,11 @@ package final class HTTPListener: Service, Sendable {
         guard let channel = state.withLockedValue({ $0.serverChannel }) else {
             preconditionFailure("HTTPListener.run() before bind()")
         }
-        try await withGracefulShutdownHandler {
+        // Cancellation (the group ending because another service failed) closes the listener too: waiting on
+        // the close future alone would never return.
+        try await withTaskCancellationOrGracefulShutdownHandler {
             try await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
         await drain(on: channel.eventLoop)

@@ -55,6 +55,9 @@ struct CredentialsRefresher: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await credentials.run(logger: logger) }
+        // Long-term keys need no refresh and `run` returns at once; a service that returns early ends the whole
+        // group, so this one stays until shutdown.
+        try? await gracefulShutdown()
     }
 }
 
