@@ -1,10 +1,12 @@
 // swift-tools-version: 6.1
 // DynamoCache: a write-through caching proxy for DynamoDB's HTTP JSON API.
 // Module plan and dependency direction: ../shared/STYLE.md (dynamo-cache -> Server -> Proxy -> {CacheCore,
-// DynamoWire, Upstream}); Upstream is a plain HTTP client and needs nothing of DynamoWire. LoadGenerator (the
-// `bench` subcommand's engine) is a client of the proxy's wire protocol: it uses DynamoWire and Upstream's HTTP
-// client, and nothing of the proxy's decisions. Benchmarks live in
-// their own package under Benchmarks/ so that the benchmark harness is never built by `swift build` / `swift test`.
+// DynamoWire, Upstream}); Upstream is a plain HTTP(S) client and needs nothing of DynamoWire. AWSAuth (SigV4
+// signing and verification, the credential chain) is used by Upstream (re-signing), Proxy (client
+// authentication) and the bench tool; it opens no sockets itself. LoadGenerator (the `bench` subcommand's engine)
+// is a client of the proxy's wire protocol: it uses DynamoWire and Upstream's HTTP client, and nothing of the
+// proxy's decisions. Benchmarks live in their own package under Benchmarks/ so that the benchmark harness is
+// never built by `swift build` / `swift test`.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
