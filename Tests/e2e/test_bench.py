@@ -1,10 +1,12 @@
 """`dynamo-cache bench` against moto_server directly and through the proxy, in one run (issue 6's done-when)."""
 import json
+import os
 import subprocess
 
 import boto3
 
-from e2e_support import BOTO_CONFIG, REGION, free_port, unique
+from aws_fixtures import CertificateAuthority
+from e2e_support import BOTO_CONFIG, REGION, ProxyProcess, free_port, unique
 
 
 def run_bench(binary, *args, timeout=240):
@@ -97,7 +99,45 @@ def test_bench_reports_an_unreachable_target_and_bad_options(binary):
                           "--warmup", "0", "--rounds", "1", "--quiet"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "ConnectionFailed" in out.stdout
-    for bad in (["--workload", "nope"], ["--target", "x=https://example.com"], ["--batch-size", "101"],
+    for bad in (["--workload", "nope"], ["--target", "x=localhost:8000"], ["--batch-size", "101"],
                 ["--rate", "0"], ["--table", "a b"]):
         out = subprocess.run([binary, "bench", *bad], capture_output=True, text=True, timeout=60)
         assert out.returncode != 0 and "Error" in out.stderr, (bad, out.stderr)
+
+
+def test_bench_over_tls_to_a_proxy_that_authenticates_clients(motos, binary, log_dir, tmp_path):
+    """An https:// target verified with --ca-file, signed with the key bench is given: every answer a success and
+    mostly hits; a wrong secret shows up as the proxy's InvalidSignatureException, a missing CA as TLS refused."""
+    ca = CertificateAuthority(str(tmp_path / "ca"))
+    cert, key = ca.issue("bench-proxy")
+    clients = tmp_path / "clients"
+    clients.write_text("[bench]\naws_access_key_id = AKIDBENCHCLIENT\naws_secret_access_key = bench-secret\n")
+    proxy = ProxyProcess(binary, motos[1].url, log_dir, "proxy-bench-tls",
+                         ["--tls-cert", cert, "--tls-key", key, "--client-auth", "sigv4",
+                          "--client-credentials", str(clients)])
+    try:
+        url = f"https://localhost:{proxy.data_port}"
+        table = unique("bench-tls")
+        common = ["--target", f"tls={url}", "--table", table, "--items", "50", "--item-size", "100",
+                  "--warmup", "0", "--rounds", "1", "--connections", "2", "--keys", "uniform"]
+        report = tmp_path / "tls.json"
+        run_bench(binary, *common, "--ca-file", ca.cert, "--access-key-id", "AKIDBENCHCLIENT",
+                  "--secret-access-key", "bench-secret", "--requests", "200", "--json", str(report), "--quiet")
+        row = by_target(json.loads(report.read_text()), "get")["tls"]
+        assert row["answers"] == 200 and row["errors"] == {}, row
+        assert row["cache"]["hit"] > 100, row
+
+        wrong = tmp_path / "wrong.json"
+        run_bench(binary, *common, "--ca-file", ca.cert, "--access-key-id", "AKIDBENCHCLIENT",
+                  "--secret-access-key", "not-the-secret", "--requests", "20", "--prepare", "never",
+                  "--json", str(wrong), "--quiet")
+        row = by_target(json.loads(wrong.read_text()), "get")["tls"]
+        assert row["errors"] == {"InvalidSignatureException": 20}, row
+
+        untrusted = tmp_path / "untrusted.json"
+        run_bench(binary, *common, "--access-key-id", "AKIDBENCHCLIENT", "--secret-access-key", "bench-secret",
+                  "--duration", "500ms", "--prepare", "never", "--json", str(untrusted), "--quiet")
+        row = by_target(json.loads(untrusted.read_text()), "get")["tls"]
+        assert row["answers"] == 0 and set(row["errors"]) == {"TLSRefused"}, row
+    finally:
+        proxy.stop()
