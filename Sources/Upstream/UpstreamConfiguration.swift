@@ -72,7 +72,9 @@ package struct UpstreamTLS: Sendable {
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
-            throw .invalidURL("cannot use the CA file \(caFile ?? "(none)"): \(error)")
+            let reason =
+                "\(error)".contains("failedToLoadCertificate") ? "it holds no PEM certificate" : "\(error)"
+            throw .invalidURL("cannot use the CA file \(caFile ?? "(none)"): \(reason)")
         }
         self.serverHostname = UpstreamEndpoint.isIPAddress(serverHostname) ? nil : serverHostname
     }

@@ -1,8 +1,10 @@
 /// Why a request to the storage server produced no response.
 ///
+/// Its description is a sentence for people (logs, start-up errors); the cases carry the details.
+///
 /// The distinction that matters to callers is ``requestMayHaveReachedServer``: a write that failed before it was
 /// sent changed nothing, while one that failed after it may or may not have been applied (its outcome is unknown).
-package enum UpstreamError: Error, Sendable, Equatable {
+package enum UpstreamError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The upstream URL given on the command line is not usable.
     case invalidURL(String)
     /// No TCP connection could be made (refused, unreachable, connect timeout). Nothing was sent.
@@ -26,6 +28,17 @@ package enum UpstreamError: Error, Sendable, Equatable {
         switch self {
         case .invalidURL, .connectFailed, .tlsRefused, .noCredentials, .shutdown: false
         case .responseTimeout, .connectionLost, .invalidResponse: true
+        }
+    }
+
+    package var description: String {
+        switch self {
+        case .invalidURL(let text), .connectFailed(let text), .tlsRefused(let text), .noCredentials(let text):
+            text
+        case .responseTimeout: "the storage server did not answer in time"
+        case .connectionLost(let text): "the connection to the storage server was lost: \(text)"
+        case .invalidResponse(let text): "the storage server's answer was not valid: \(text)"
+        case .shutdown: "the proxy is shutting down"
         }
     }
 }

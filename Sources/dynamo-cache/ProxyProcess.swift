@@ -134,16 +134,15 @@ struct ProxyProcess {
         do {
             let dataAddress = try await data.bind()
             let adminAddress = try await admin.bind()
-            // One line on stdout once both listeners accept: scripts and tests wait for it (port 0 resolved).
-            print(
-                "dynamo-cache ready: data=\(Self.url(dataAddress, tls: dataTLS != nil)) "
-                    + "admin=\(Self.url(adminAddress, tls: adminTLS != nil))")
-            fflush(nil)  // all streams: `stdout` itself is not concurrency-safe to name
-            logger.info(
-                "proxy ready",
+            let upstreamURL = UpstreamEndpoint(
+                isTLS: settings.upstream.tls != nil, host: settings.upstream.host, port: settings.upstream.port
+            ).url
+            let announcement = ReadyLine(
+                line: "dynamo-cache ready: data=\(Self.url(dataAddress, tls: dataTLS != nil)) "
+                    + "admin=\(Self.url(adminAddress, tls: adminTLS != nil))",
+                logger: logger,
                 metadata: [
-                    "upstream":
-                        "\(UpstreamEndpoint(isTLS: settings.upstream.tls != nil, host: settings.upstream.host, port: settings.upstream.port).url)",
+                    "upstream": "\(upstreamURL)",
                     "upstreamAuth": "\(settings.signsRequests ? "sign" : "forward")",
                     "clientAuth": "\(authenticator == nil ? "none" : "sigv4")", "threads": "\(settings.threads)",
                 ]
@@ -153,6 +152,7 @@ struct ProxyProcess {
                     // Stopped in reverse order: the data listener drains first, credentials stay fresh until the end.
                     services: background + [
                         .init(service: sweeper), .init(service: readiness), .init(service: admin), .init(service: data),
+                        .init(service: announcement),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
@@ -171,6 +171,22 @@ struct ProxyProcess {
         await credentialsHTTP.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// The one line on stdout that scripts and tests wait for (port 0 resolved), printed from inside the service
+    /// group: by then the group handles SIGTERM, so a stop right after the line drains instead of killing.
+    struct ReadyLine: Service {
+        let line: String
+        let logger: Logger
+        let metadata: Logger.Metadata
+
+        func run() async throws {
+            print(line)
+            fflush(nil)  // all streams: `stdout` itself is not concurrency-safe to name
+            logger.info("proxy ready", metadata: metadata)
+            // A service that returns ends the group: stay until shutdown.
+            try? await gracefulShutdown()
+        }
     }
 
     private static func url(_ address: SocketAddress, tls: Bool) -> String {

@@ -253,8 +253,13 @@ struct ServeSettings {
             throw ValidationError("--streams-upstream: \(error)")
         }
         let caFile = value(options.upstreamCaFile, "DYNAMO_CACHE_UPSTREAM_CA_FILE")
-        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-            throw ValidationError("--upstream-ca-file: cannot read \(caFile)")
+        if let caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw ValidationError("--upstream-ca-file: cannot read \(caFile)")
+            }
+            guard endpoint.isTLS || streamsEndpoint.isTLS else {
+                throw ValidationError("--upstream-ca-file is for an https:// storage server; \(url) is plain HTTP")
+            }
         }
         do {
             upstream = try UpstreamConfiguration(endpoint: endpoint, caFile: caFile)

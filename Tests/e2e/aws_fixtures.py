@@ -38,14 +38,21 @@ class AuthMoto:
     def __init__(self, repo_root: str, log_dir: str, name: str, users: tuple[str, ...] = ("proxy",)):
         self.name = name
         self.log_path = os.path.join(log_dir, f"{name}.log")
-        self.port = free_port()
-        self.url = f"http://{LOOPBACK}:{self.port}"
-        self._log = open(self.log_path, "ab")
         env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(3 * len(users) + 2))
-        self.proc = subprocess.Popen(moto_server_cmd(self.port, repo_root), stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        for attempt in range(3):  # a freshly probed port can be taken by someone else: retry
+            self.port = free_port()
+            self.url = f"http://{LOOPBACK}:{self.port}"
+            self._log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(moto_server_cmd(self.port, repo_root), stdin=subprocess.DEVNULL,
+                                         stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            try:
+                wait_for_port(self.port, self.proc, 30, f"moto_server {name}")
+                break
+            except RuntimeError:
+                self.stop()
+                if attempt == 2:
+                    raise
         try:
-            wait_for_port(self.port, self.proc, 30, f"moto_server {name}")
             iam = boto3.client("iam", endpoint_url=self.url, region_name=REGION, config=NO_RETRY,
                                aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
             self.keys: dict[str, tuple[str, str]] = {}

@@ -169,6 +169,15 @@ class MotoServer:
             self._log.close()
 
 
+class ProxyExited(RuntimeError):
+    """The proxy process ended before its ready line: its exit code and stderr log."""
+
+    def __init__(self, returncode: int, log_path: str, message: str):
+        super().__init__(message)
+        self.returncode = returncode
+        self.log_path = log_path
+
+
 READY_RE = re.compile(
     r"^dynamo-cache ready: data=(https?://127\.0\.0\.1:(\d+)) admin=(https?://127\.0\.0\.1:(\d+))$")
 
@@ -208,8 +217,12 @@ class ProxyProcess:
                 continue
             if line is None:
                 code = self.proc.wait(timeout=5)
-                raise RuntimeError(f"{name}: exited (code {code}) before printing the ready line; "
-                                   f"argv={self.argv}; stdout={self.stdout_lines!r}; stderr: {self.stderr_tail()}")
+                self.returncode = code
+                tail = self.stderr_tail()
+                self._log.close()
+                raise ProxyExited(code, self.log_path, f"{name}: exited (code {code}) before printing the ready line; "
+                                  f"argv={self.argv}; stdout={self.stdout_lines!r}; stderr: {tail}")
+
             m = READY_RE.match(line.rstrip("\n"))
             if not m:
                 self.stop()
