@@ -135,8 +135,11 @@ package enum CredentialChain {
         } else if let colon = host.lastIndex(of: ":") {
             host = host[..<colon]
         }
+        // Literal addresses only (and localhost): a name such as 127.example.com could resolve anywhere.
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        let loopbackV4 = octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
         let allowed =
-            host == "localhost" || host == "::1" || host.hasPrefix("127.") || host == "169.254.170.2"
+            host == "localhost" || host == "::1" || loopbackV4 || host == "169.254.170.2"
             || host == "169.254.170.23" || host.lowercased() == "fd00:ec2::23"
         guard allowed else {
             throw CredentialError(

@@ -70,8 +70,8 @@ package struct StaticCredentialProvider: CredentialProvider {
     package func fetch() async throws(CredentialError) -> AWSCredentials { credentials }
 }
 
-/// Keys of a profile in the shared credentials or config file, read again on each fetch so that a tool that
-/// rewrites the file is followed.
+/// Keys of a profile in the shared credentials or config file, read again on each fetch: at start, and on
+/// SIGHUP, so that keys a tool rewrote are picked up.
 package struct ProfileCredentialProvider: CredentialProvider {
     let profile: String
     let credentialsFile: String

@@ -76,9 +76,16 @@ package final class CredentialsCache: Sendable {
     @discardableResult
     package func refresh() async -> Result<AWSCredentials, CredentialError> {
         state.withLockedValue { $0.lastAttempt = clock() }
-        do {
+        do throws(CredentialError) {
             let credentials = try await provider.fetch()
             let now = clock()
+            if let expiration = credentials.expiration, expiration <= now {
+                // Served already expired (a clock off, a stale agent): a failure, retried with back-off rather than
+                // fetched again at once, and the credentials in hand are kept.
+                throw CredentialError(
+                    "\(provider.source) served credentials that expired \(Int(now - expiration)) s ago (is this "
+                        + "machine's clock right?)")
+            }
             state.withLockedValue { state in
                 state.credentials = credentials
                 state.obtainedAt = now

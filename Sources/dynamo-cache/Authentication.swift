@@ -77,22 +77,35 @@ enum ClientCredentialsFile {
     }
 }
 
-/// On SIGHUP: the client credentials file and the listeners' certificates are read again. What fails to load
-/// is reported and the old one stays; connections are not dropped.
+/// On SIGHUP: the client credentials file and the listeners' certificates are read again, and the proxy's own
+/// credentials fetched again (a profile a tool rewrote). What fails to load is reported and the old one stays;
+/// connections are not dropped.
 struct HangupReloader: Service {
     let clientCredentialsFile: String?
     let authenticator: ClientAuthenticator?
     let certificates: [(name: String, tls: ServerTLS)]
+    let credentials: CredentialsCache?
     let logger: Logger
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
-            for await _ in signals { reload() }
+            for await _ in signals { await reload() }
         }
     }
 
-    func reload() {
+    func reload() async {
+        if let credentials {
+            switch await credentials.refresh() {
+            case .success(let fresh):
+                logger.info(
+                    "AWS credentials fetched again",
+                    metadata: ["source": "\(credentials.provider.source)", "accessKeyID": "\(fresh.accessKeyID)"])
+            case .failure(let error):
+                logger.error(
+                    "AWS credentials not fetched again; the ones in hand stay", metadata: ["error": "\(error.message)"])
+            }
+        }
         if let file = clientCredentialsFile, let authenticator {
             do {
                 let clients = try ClientCredentialsFile.load(file)

@@ -34,7 +34,7 @@ final class Monitoring: Sendable {
         self.allocatorVersion = allocatorVersion
         self.credentials = credentials
         self.connections = connections
-        exporter = MetricsExporter()
+        exporter = MetricsExporter(signsRequests: credentials != nil)
     }
 
     var isUpstreamReady: Bool { ready.withLockedValue { $0 } }
@@ -194,6 +194,8 @@ final class Monitoring: Sendable {
 final class MetricsExporter: Sendable {
     private struct Counters {
         var last: [String: Int] = [:]
+        /// Made when temporary credentials are first seen: long-term keys have no expiry to report.
+        var credentialsExpiry: Metrics.Gauge?
     }
 
     private let state = NIOLockedValueBox(Counters())
@@ -244,10 +246,18 @@ final class MetricsExporter: Sendable {
     private let ready = Metrics.Gauge(label: "dynamocache_upstream_ready")
     private let allocated = Metrics.Gauge(label: "dynamocache_jemalloc_allocated_bytes")
     private let resident = Metrics.Gauge(label: "dynamocache_jemalloc_resident_bytes")
-    private let credentialRefreshes = Metrics.Counter(label: "dynamocache_credentials_refreshes_total")
-    private let credentialFailures = Metrics.Counter(label: "dynamocache_credentials_refresh_failures_total")
-    private let credentialsUsable = Metrics.Gauge(label: "dynamocache_credentials_usable")
-    private let credentialsExpiry = Metrics.Gauge(label: "dynamocache_credentials_expiry_seconds")
+    /// Only with --upstream-auth sign: a proxy that forwards signatures has no credentials of its own.
+    private let credentialMetrics: (refreshes: Metrics.Counter, failures: Metrics.Counter, usable: Metrics.Gauge)?
+
+    init(signsRequests: Bool) {
+        credentialMetrics =
+            signsRequests
+            ? (
+                Metrics.Counter(label: "dynamocache_credentials_refreshes_total"),
+                Metrics.Counter(label: "dynamocache_credentials_refresh_failures_total"),
+                Metrics.Gauge(label: "dynamocache_credentials_usable")
+            ) : nil
+    }
 
     func export(
         proxy: DynamoProxy, connections open: Int, ready isReady: Bool, allocator: Jemalloc.Stats?,
@@ -298,16 +308,17 @@ final class MetricsExporter: Sendable {
             }
             fold(joins[0], "joins.item", statistics.itemJoins.value)
             fold(joins[1], "joins.query", statistics.queryJoins.value)
-            if let credentials {
-                fold(credentialRefreshes, "credentials.refreshes", credentials.refreshes)
-                fold(credentialFailures, "credentials.failures", credentials.failures)
-            }
-        }
-        if let credentials {
-            credentialsUsable.record(credentials.usable ? 1 : 0)
-            // Seconds until the credentials in hand expire; absent (never recorded) for long-term keys.
-            if let expiration = credentials.expiration {
-                credentialsExpiry.record(expiration - Date().timeIntervalSince1970)
+            if let credentials, let metrics = credentialMetrics {
+                fold(metrics.refreshes, "credentials.refreshes", credentials.refreshes)
+                fold(metrics.failures, "credentials.failures", credentials.failures)
+                metrics.usable.record(credentials.usable ? 1 : 0)
+                // Seconds until the credentials in hand expire; absent for long-term keys.
+                if let expiration = credentials.expiration {
+                    if state.credentialsExpiry == nil {
+                        state.credentialsExpiry = Metrics.Gauge(label: "dynamocache_credentials_expiry_seconds")
+                    }
+                    state.credentialsExpiry?.record(expiration - Date().timeIntervalSince1970)
+                }
             }
         }
         connections.record(open)

@@ -126,7 +126,7 @@ struct ProxyProcess {
         if let adminTLS { certificates.append(("admin", adminTLS)) }
         let reloader = HangupReloader(
             clientCredentialsFile: settings.clientCredentialsFile, authenticator: authenticator,
-            certificates: certificates, logger: logger)
+            certificates: certificates, credentials: credentials, logger: logger)
         var background: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
         if let credentials {
             background.append(.init(service: CredentialsRefresher(credentials: credentials, logger: logger)))

@@ -139,8 +139,11 @@ private let unreachable = ScriptedHTTP { _ in nil }
         await #expect(throws: CredentialError.self) { try await relative.fetch() }
         #expect(agent.urls.last == "http://169.254.170.2/v2/creds")
         // A plain-HTTP full URI elsewhere would send the token in the clear.
-        #expect(throws: CredentialError.self) {
-            try resolve(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://example.com/creds"])
+        for elsewhere in ["http://example.com/creds", "http://127.attacker.example/creds", "http://10.0.0.1/c"] {
+            #expect(throws: CredentialError.self) { try resolve(["AWS_CONTAINER_CREDENTIALS_FULL_URI": elsewhere]) }
+        }
+        for loopback in ["http://127.0.0.1:80/c", "http://127.1.2.3/c", "http://localhost/c", "http://[::1]:9/c"] {
+            _ = try resolve(["AWS_CONTAINER_CREDENTIALS_FULL_URI": loopback])
         }
         _ = try resolve(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "https://example.com/creds"])
     }
@@ -228,6 +231,27 @@ private let unreachable = ScriptedHTTP { _ in nil }
         // A one-minute lifetime: refreshed halfway.
         let due = try #require(cache.nextRefresh())
         #expect(abs(due - 1_003_730) < 0.001, "\(due)")
+    }
+
+    @Test func credentialsServedExpiredAreAFailureRetriedWithBackOff() async throws {
+        let source = Source()
+        let clock = Clock()
+        let cache = CredentialsCache(provider: source, clock: { clock.now.withLockedValue { $0 } })
+        source.next.withLockedValue {
+            $0 = .success(AWSCredentials(accessKeyID: "A1", secretAccessKey: "s", expiration: 1_000_600))
+        }
+        await cache.refresh()
+        source.next.withLockedValue {
+            $0 = .success(AWSCredentials(accessKeyID: "OLD", secretAccessKey: "s", expiration: 999_970))
+        }
+        let result = await cache.refresh()
+        guard case .failure(let error) = result else {
+            Issue.record("expired credentials were accepted")
+            return
+        }
+        #expect(error.message.contains("expired 30 s ago"), "\(error.message)")
+        #expect(try cache.usable().accessKeyID == "A1")  // the good ones stay
+        #expect(cache.nextRefresh() == 1_000_001)  // not at once
     }
 
     @Test func longTermKeysAreNeverRefreshed() async {
