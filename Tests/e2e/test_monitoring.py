@@ -139,17 +139,48 @@ def test_readyz_fails_while_the_storage_server_is_unreachable(real_proxy, binary
 
 
 def test_monitoring_files_name_only_metrics_the_proxy_exports(real_proxy, binary, motos, log_dir):
-    """ops/monitoring's dashboard and alert rules must query metrics that a real proxy exposes on /metrics."""
+    """ops/monitoring's dashboard and alert rules must query metrics that a real proxy exposes on /metrics: a
+    proxy forwarding signatures, and one signing with temporary credentials of its own (the credentials series
+    exist only then), served by a stand-in container credentials endpoint."""
+    import datetime
     import json
     import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    from aws_fixtures import proxy_environment
+
+    class Agent(BaseHTTPRequestHandler):
+        def do_GET(self):
+            expiration = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+            body = json.dumps({"AccessKeyId": "ASIAMONITORING", "SecretAccessKey": "s", "Token": "t",
+                               "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    agent = ThreadingHTTPServer(("127.0.0.1", 0), Agent)
+    threading.Thread(target=agent.serve_forever, daemon=True).start()
     ops = os.path.join(os.path.dirname(__file__), "..", "..", "ops", "monitoring")
-    p = ProxyProcess(binary, motos[1].url, log_dir, "proxy-monitoring-files")
+    exported = set()
     try:
-        text, _ = metrics(p)
+        for name, extra, env in [
+            ("proxy-monitoring-files", [], None),
+            ("proxy-monitoring-files-sign", ["--upstream-auth", "sign", "--region", "us-east-1"],
+             proxy_environment(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"http://127.0.0.1:{agent.server_address[1]}/c")),
+        ]:
+            p = ProxyProcess(binary, motos[1].url, log_dir, name, extra, env=env)
+            try:
+                text, _ = metrics(p)
+            finally:
+                stop_process(p.proc)
+            exported |= set(re.findall(r"^# TYPE (\w+) ", text, re.M))
     finally:
-        stop_process(p.proc)
-    exported = set(re.findall(r"^# TYPE (\w+) ", text, re.M))
+        agent.shutdown()
     sources = [json.dumps(json.load(open(os.path.join(ops, "grafana-dashboard.json")))),
                open(os.path.join(ops, "alerts.yml")).read()]
     used = {re.sub(r"_(bucket|sum|count)$", "", name)
