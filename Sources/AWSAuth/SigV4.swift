@@ -110,6 +110,8 @@ package enum SigV4 {
 
     /// A header value as it is signed: leading and trailing whitespace removed, inner runs of spaces made one.
     package static func canonicalHeaderValue(_ value: some StringProtocol) -> String {
+        // Most values have nothing to trim or collapse: keep them as they are, without a copy.
+        if let value = value as? String, !needsTrimming(value.utf8) { return value }
         var out: [UInt8] = []
         out.reserveCapacity(value.utf8.count)
         var pendingSpace = false
@@ -127,6 +129,16 @@ package enum SigV4 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    private static func needsTrimming(_ utf8: String.UTF8View) -> Bool {
+        var previousSpace = true  // a leading space needs trimming
+        for byte in utf8 {
+            let space = byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+            if space && (previousSpace || byte == UInt8(ascii: "\t")) { return true }
+            previousSpace = space
+        }
+        return previousSpace && !utf8.isEmpty  // a trailing space
+    }
+
     private static func isUnreserved(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
@@ -140,6 +152,9 @@ package enum SigV4 {
     private static let upperHex: [UInt8] = Array("0123456789ABCDEF".utf8)
 
     private static func percentEncode(_ text: some StringProtocol, keepingSlash: Bool) -> String {
+        if text.utf8.allSatisfy({ isUnreserved($0) || (keepingSlash && $0 == UInt8(ascii: "/")) }) {
+            return String(text)  // DynamoDB's "/" and most query text: nothing to encode
+        }
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {
@@ -185,13 +200,14 @@ package enum SigV4 {
 
     /// Lower-case hex of bytes, as SigV4 writes digests and signatures.
     package static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(lowerHex[Int(byte >> 4)])
-            out.append(lowerHex[Int(byte & 0xF)])
+        let input = Array(bytes)
+        return String(unsafeUninitializedCapacity: input.count * 2) { out in
+            for (index, byte) in input.enumerated() {
+                out[2 * index] = lowerHex[Int(byte >> 4)]
+                out[2 * index + 1] = lowerHex[Int(byte & 0xF)]
+            }
+            return input.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// `yyyyMMdd'T'HHmmss'Z'` for a Unix time in seconds (UTC).

@@ -34,7 +34,12 @@ package struct SigV4Signer: Sendable {
         payloadHash: String,
         amzDate: String
     ) -> String {
-        var canonical = headers.map { (name: $0.name.lowercased(), value: SigV4.canonicalHeaderValue($0.value)) }
+        var canonical = headers.map { header in
+            let lower = header.name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") })
+            return (
+                name: lower ? header.name.lowercased() : header.name, value: SigV4.canonicalHeaderValue(header.value)
+            )
+        }
         canonical.sort { $0.name < $1.name }
         let signedHeaders = canonical.map(\.name).joined(separator: ";")
         let day = amzDate.prefix(8)

@@ -74,6 +74,13 @@ private let date = "20261126T102936Z"
     @Test func headerValuesAreTrimmedAndSpacesCollapsed() {
         #expect(SigV4.canonicalHeaderValue("  a   b \t c  ") == "a b c")
         #expect(SigV4.canonicalHeaderValue("") == "")
+        for (raw, canonical) in [
+            ("a b", "a b"), ("a  b", "a b"), (" a", "a"), ("a ", "a"), ("a\tb", "a b"), ("ab", "ab"),
+        ] {
+            #expect(SigV4.canonicalHeaderValue(raw) == canonical, "\(raw)")
+        }
+        #expect(SigV4.canonicalURI("/") == "/" && SigV4.canonicalURI("/a b") == "/a%20b")
+        #expect(SigV4.hex([0x00, 0xAB, 0xFF]) == "00abff")
     }
 
     @Test func credentialsNeverPrintTheirSecret() {
