@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .executableTarget(
@@ -80,6 +81,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/HitPathBenchmarks",
+            packageAccess: false,
+            swiftSettings: rootPackageScope,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "AWSAuthBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AWSAuth", package: root),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/AWSAuthBenchmarks",
             packageAccess: false,
             swiftSettings: rootPackageScope,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
