@@ -33,6 +33,9 @@ package struct SigV4Authorization: Sendable, Equatable {
     package var signedHeaders: [String]
     package var signature: String
 
+    /// More than any SDK signs (they sign a handful).
+    static let maximumSignedHeaders = 64
+
     package init(parsing header: String) throws(SigV4Failure) {
         // Bytes, not Characters: this runs on every request, and Character-wise splitting of a 200-byte header
         // costs microseconds in grapheme breaking.
@@ -100,6 +103,14 @@ package struct SigV4Authorization: Sendable, Equatable {
             }
             nameStart = position + 1
         }
+        // A bounded, sorted list of distinct names, as SigV4 defines it: anything else would let a request make the
+        // canonical request arbitrarily large before the signature is checked.
+        guard names.count <= Self.maximumSignedHeaders else {
+            throw .incomplete("SignedHeaders may name at most \(Self.maximumSignedHeaders) headers.")
+        }
+        guard zip(names, names.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw .incomplete("SignedHeaders must list lower-case header names in sorted order, each once.")
+        }
         signedHeaders = names
         self.signature = text(signature)
     }
@@ -128,16 +139,14 @@ package final class SigV4Verifier: Sendable {
         maximumSkew = maximumSkewSeconds
     }
 
-    /// Verifies one request. `secret` returns the secret of an access key id, nil when unknown; `headers` are
-    /// the request's headers as received (any case, repeated names allowed). Returns the parsed authorization.
-    package func verify<Headers: Sequence<(name: String, value: String)>>(
-        method: String,
-        uri: String,
+    /// Everything but the signature itself, from the headers alone: what can be refused before a body is read
+    /// (a client without a known key cannot make the proxy buffer 16 MB). Returns the parsed authorization, the
+    /// secret and the request's date.
+    package func precheck<Headers: Sequence<(name: String, value: String)>>(
         headers: Headers,
-        body: UnsafeRawBufferPointer,
         now: Int,
         secret: (String) -> String?
-    ) throws(SigV4Failure) -> SigV4Authorization {
+    ) throws(SigV4Failure) -> (authorization: SigV4Authorization, secret: String, amzDate: String) {
         var authorizationHeader: String?
         var amzDate: String?
         var token = false
@@ -183,23 +192,57 @@ package final class SigV4Verifier: Sendable {
                 "Credential should be scoped with a valid terminator: 'aws4_request', not "
                     + "'\(authorization.terminator)'. ")
         }
+        guard authorization.region.utf8.count <= 32, !authorization.region.isEmpty,
+            authorization.region.utf8.allSatisfy({
+                ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
+                    || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                    || $0 == UInt8(ascii: "-")
+            })
+        else {
+            throw .badScope("Credential should be scoped to a valid region. ")
+        }
+        return (authorization, secret, amzDate)
+    }
+
+    /// Verifies one request. `secret` returns the secret of an access key id, nil when unknown; `headers` are
+    /// the request's headers as received (any case, repeated names allowed). Returns the parsed authorization.
+    package func verify<Headers: Sequence<(name: String, value: String)>>(
+        method: String,
+        uri: String,
+        headers: Headers,
+        body: UnsafeRawBufferPointer,
+        now: Int,
+        secret: (String) -> String?
+    ) throws(SigV4Failure) -> SigV4Authorization {
+        let (authorization, secret, amzDate) = try precheck(headers: headers, now: now, secret: secret)
         guard authorization.signedHeaders.contains("host") else { throw .mismatch }
 
-        // The signed headers' values as received, in the client's (sorted) order of names.
-        var values = [String](repeating: "", count: authorization.signedHeaders.count)
-        var seen = [Bool](repeating: false, count: values.count)
-        for header in headers {
-            for (index, name) in authorization.signedHeaders.enumerated()
-            where Self.equalsIgnoringCase(header.name, name) {
-                values[index] = seen[index] ? values[index] + "," + header.value : header.value
-                seen[index] = true
+        // The signed headers' values as received, in the client's (sorted) order of names; one pass over the
+        // headers, a lookup for those whose length some signed name has.
+        var position: [String: Int] = [:]
+        var lengths: Set<Int> = []
+        for (index, name) in authorization.signedHeaders.enumerated() {
+            position[name] = index
+            lengths.insert(name.utf8.count)
+        }
+        var values = [[String]](repeating: [], count: authorization.signedHeaders.count)
+        var unsignedTarget = false
+        for header in headers where lengths.contains(header.name.utf8.count) || header.name.utf8.count == 12 {
+            let name = Self.lowercased(header.name)
+            if let index = position[name] {
+                values[index].append(header.value)
+            } else if name == "x-amz-target" {
+                unsignedTarget = true
             }
         }
-        guard !seen.contains(false) else { throw .mismatch }
+        // The operation must be covered, or a captured request could be replayed as another one.
+        guard !unsignedTarget else { throw .incomplete("'X-Amz-Target' must be a signed header.") }
+        guard !values.contains(where: \.isEmpty) else { throw .mismatch }
         var canonicalHeaders: [(name: String, value: String)] = []
         canonicalHeaders.reserveCapacity(values.count)
         for (index, name) in authorization.signedHeaders.enumerated() {
-            canonicalHeaders.append((name: name, value: SigV4.canonicalHeaderValue(values[index])))
+            let joined = values[index].count == 1 ? values[index][0] : values[index].joined(separator: ",")
+            canonicalHeaders.append((name: name, value: SigV4.canonicalHeaderValue(joined)))
         }
         let path: Substring
         let query: Substring
@@ -248,6 +291,12 @@ package final class SigV4Verifier: Sendable {
         var difference: UInt8 = 0
         for index in x.indices { difference |= x[index] ^ y[index] }
         return difference == 0
+    }
+
+    /// ASCII lower case, without Unicode case mapping (header names are ASCII).
+    static func lowercased(_ name: String) -> String {
+        guard name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return name }
+        return String(decoding: name.utf8.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     static func equalsIgnoringCase(_ name: String, _ lowercased: String) -> Bool {

@@ -189,6 +189,41 @@ private let date = "20261126T102936Z"
         #expect(throws: SigV4Failure.self) { try verify(otherDay) }
     }
 
+    @Test func refusesSignedHeaderListsThatCouldBlowUpTheCanonicalRequest() {
+        func withSigned(_ list: String, region: String = "eu-west-1") -> [(name: String, value: String)] {
+            var changed = headers()
+            changed[5].value =
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/\(region)/dynamodb/aws4_request, "
+                + "SignedHeaders=\(list), Signature=00"
+            return changed
+        }
+        let many = (0..<65).map { "x-\($0 + 1000)" }.sorted().joined(separator: ";")
+        #expect(throws: SigV4Failure.incomplete("SignedHeaders may name at most 64 headers.")) {
+            try verify(withSigned("host;" + many))
+        }
+        for list in ["host;content-type", "content-type;host;host"] {
+            #expect(
+                throws: SigV4Failure.incomplete(
+                    "SignedHeaders must list lower-case header names in sorted order, each once.")
+            ) { try verify(withSigned(list)) }
+        }
+        #expect(throws: SigV4Failure.badScope("Credential should be scoped to a valid region. ")) {
+            try verify(
+                withSigned("content-type;host;x-amz-date;x-amz-target", region: String(repeating: "r", count: 40)))
+        }
+        // Many repeated headers are read in one pass, not once per signed name.
+        let flood = headers() + Array(repeating: (name: "x-filler", value: ""), count: 20_000)
+        #expect(throws: Never.self) { try verify(flood) }
+    }
+
+    @Test func theOperationMustBeSignedWhenItIsSent() {
+        var unsigned = headers()
+        unsigned[5].value =
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/eu-west-1/dynamodb/aws4_request, "
+            + "SignedHeaders=content-type;host;x-amz-date, Signature=00"
+        #expect(throws: SigV4Failure.incomplete("'X-Amz-Target' must be a signed header.")) { try verify(unsigned) }
+    }
+
     @Test func comparesInConstantTimeButCorrectly() {
         #expect(SigV4Verifier.constantTimeEqual("abc", "abc"))
         #expect(!SigV4Verifier.constantTimeEqual("abc", "abd"))
