@@ -1,24 +1,50 @@
 /// A client allowed to use the proxy: one section of the `--client-credentials` file.
-package struct ClientIdentity: Sendable, Equatable {
+package struct ClientIdentity: Sendable, Equatable, CustomStringConvertible {
+    /// What a client may do with the tables it may use.
+    package enum Access: String, Sendable, Equatable, Comparable {
+        /// Read items, query, scan, describe.
+        case read
+        /// Also write items (PutItem, UpdateItem, DeleteItem, batches, transactions, PartiQL).
+        case readwrite
+        /// Also create, change and delete tables, and everything else the API offers (backups, exports, imports,
+        /// tags, resource policies, settings).
+        case admin
+
+        private var rank: Int {
+            switch self {
+            case .read: 0
+            case .readwrite: 1
+            case .admin: 2
+            }
+        }
+
+        package static func < (a: Access, b: Access) -> Bool { a.rank < b.rank }
+    }
+
     /// The section name, which logs and access-denied messages name the client by.
     package var name: String
     package var accessKeyID: String
     package var secretAccessKey: String
     /// Tables the client may use; nil for every table.
     package var tables: [TablePattern]?
-    /// Reads only (`access = read`).
-    package var readOnly: Bool
+    package var access: Access
 
     package init(
         name: String, accessKeyID: String, secretAccessKey: String, tables: [TablePattern]? = nil,
-        readOnly: Bool = false
+        access: Access = .readwrite
     ) {
         self.name = name
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.tables = tables
-        self.readOnly = readOnly
+        self.access = access
     }
+
+    /// No secret: the section and key id only.
+    package var description: String { "ClientIdentity([\(name)] \(accessKeyID))" }
+
+    /// Whether a request of this client needs its scope checked.
+    package var isLimited: Bool { tables != nil || access != .admin }
 
     /// True when the client may use table `name`.
     package func allows(table name: String) -> Bool {
@@ -51,8 +77,9 @@ package struct TablePattern: Sendable, Equatable, CustomStringConvertible {
 /// access = readwrite
 /// ```
 ///
-/// `tables` (names, or prefixes ending in `*`) and `access` (`read` or `readwrite`, the default) are optional.
-/// Anything else in a section is an error, so that a misspelt restriction cannot silently grant access.
+/// `tables` (names, or prefixes ending in `*`) and `access` (`read`, `readwrite` — the default — or `admin`) are
+/// optional. Anything else in a section is an error, as is a setting given twice or indented, so that a misspelt or
+/// misplaced restriction cannot silently grant access.
 package struct ClientCredentials: Sendable, Equatable {
     package private(set) var byAccessKeyID: [String: ClientIdentity]
 
@@ -63,7 +90,7 @@ package struct ClientCredentials: Sendable, Equatable {
     package init(parsing text: String) throws(CredentialError) {
         let file: INIFile
         do {
-            file = try INIFile(parsing: text)
+            file = try INIFile(parsing: text, nestedSettings: false)
         } catch {
             throw CredentialError("\(error)")
         }
@@ -76,8 +103,12 @@ package struct ClientCredentials: Sendable, Equatable {
             var key: String?
             var secret: String?
             var tables: [TablePattern]?
-            var readOnly = false
+            var access = ClientIdentity.Access.readwrite
+            var given: Set<String> = []
             for entry in section.entries {
+                guard given.insert(entry.key).inserted else {
+                    throw CredentialError("line \(entry.line): \(entry.key) given twice in [\(section.name)]")
+                }
                 switch entry.key {
                 case "aws_access_key_id": key = entry.value
                 case "aws_secret_access_key": secret = entry.value
@@ -89,13 +120,11 @@ package struct ClientCredentials: Sendable, Equatable {
                     }
                     tables = patterns.map(TablePattern.init)
                 case "access":
-                    switch entry.value.lowercased() {
-                    case "read": readOnly = true
-                    case "readwrite": readOnly = false
-                    default:
+                    guard let level = ClientIdentity.Access(rawValue: entry.value.lowercased()) else {
                         throw CredentialError(
-                            "line \(entry.line): access must be read or readwrite, not \(entry.value)")
+                            "line \(entry.line): access must be read, readwrite or admin, not \(entry.value)")
                     }
+                    access = level
                 default:
                     throw CredentialError(
                         "line \(entry.line): unknown setting \(entry.key) in [\(section.name)] (known: "
@@ -113,7 +142,7 @@ package struct ClientCredentials: Sendable, Equatable {
                     "line \(section.line): [\(section.name)] reuses the access key id of [\(identities[key]!.name)]")
             }
             identities[key] = ClientIdentity(
-                name: section.name, accessKeyID: key, secretAccessKey: secret, tables: tables, readOnly: readOnly)
+                name: section.name, accessKeyID: key, secretAccessKey: secret, tables: tables, access: access)
         }
         byAccessKeyID = identities
     }

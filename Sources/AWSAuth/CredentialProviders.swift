@@ -190,7 +190,12 @@ package struct ContainerCredentialProvider: CredentialProvider {
     let http: any CredentialsHTTPClient
     let readFile: @Sendable (String) -> String?
 
-    package var source: String { "container endpoint \(url)" }
+    /// The endpoint's scheme and authority only: the SDKs treat the path (the task's credentials id) as a secret.
+    package var source: String {
+        guard let start = url.range(of: "://")?.upperBound else { return "container endpoint" }
+        let authority = url[start...].prefix { $0 != "/" && $0 != "?" }
+        return "container endpoint \(url[..<start])\(authority)/…"
+    }
 
     package func fetch() async throws(CredentialError) -> AWSCredentials {
         var headers: [(name: String, value: String)] = []
@@ -204,8 +209,8 @@ package struct ContainerCredentialProvider: CredentialProvider {
         }
         let response = try await send(
             CredentialsHTTPRequest(method: "GET", url: url, headers: headers, timeoutSeconds: 5), via: http,
-            what: "the container credentials endpoint \(url)")
-        return try CredentialsJSON.parse(response, from: "the container credentials endpoint \(url)")
+            what: "the \(source)")
+        return try CredentialsJSON.parse(response, from: "the \(source)")
     }
 }
 

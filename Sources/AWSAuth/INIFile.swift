@@ -28,7 +28,9 @@ package struct INIFile: Sendable, Equatable {
         package var description: String { "line \(line): \(reason)" }
     }
 
-    package init(parsing text: String) throws(ParseError) {
+    /// `nestedSettings` false makes an indented setting an error instead of a nested one (the client credentials
+    /// file, where a misplaced `access = read` must not be dropped silently).
+    package init(parsing text: String, nestedSettings: Bool = true) throws(ParseError) {
         sections = []
         var nestedUnder: String?
         var number = 0
@@ -55,7 +57,12 @@ package struct INIFile: Sendable, Equatable {
             let key = trimmed[..<equals].trimmingSpaces()
             let value = trimmed[trimmed.index(after: equals)...].trimmingSpaces()
             guard !key.isEmpty else { throw ParseError(line: number, reason: "a setting without a name") }
-            if indented, nestedUnder != nil { continue }  // a nested setting: not one of the section's own
+            if indented, nestedUnder != nil {
+                guard nestedSettings else {
+                    throw ParseError(line: number, reason: "an indented setting (nested settings are not allowed here)")
+                }
+                continue  // a nested setting: not one of the section's own
+            }
             sections[sections.count - 1].entries.append((key: String(key), value: String(value), line: number))
             nestedUnder = value.isEmpty ? String(key) : nil
         }

@@ -1,7 +1,18 @@
 /// What a request may touch, for the access rules of authenticated clients: the tables it names and whether it
-/// only reads. Lenient by design: a body the scope cannot be read from gives `.unknown` tables, which a client
-/// limited to some tables is refused; validating the request stays the storage server's job.
+/// only reads, writes items, or administers tables and the account. Lenient by design: a body the scope cannot be
+/// read from gives `.unknown` tables, which a client limited to some tables is refused; validating the request
+/// stays the storage server's job.
 package struct RequestScope: Equatable, Sendable {
+    /// What kind of access an operation needs.
+    package enum Access: Equatable, Sendable, Comparable {
+        /// Changes nothing.
+        case read
+        /// Writes items: PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems, PartiQL writes.
+        case writeItems
+        /// Everything else: tables, indexes, backups, exports and imports, tags, resource policies, settings.
+        case administer
+    }
+
     package enum Tables: Equatable, Sendable {
         /// The tables named (plain names; ARNs reduced to the table's name).
         case named([String])
@@ -14,13 +25,23 @@ package struct RequestScope: Equatable, Sendable {
     /// The operation's name, as in `dynamodb:<name>`.
     package var operation: String
     package var tables: Tables
-    package var isRead: Bool
+    package var access: Access
+    /// A data-plane table was named by its ARN, which may be another account's table of the same name.
+    package var namesTableByARN = false
 
-    package init(operation: String, tables: Tables, isRead: Bool) {
+    package var isRead: Bool { access == .read }
+
+    package init(operation: String, tables: Tables, access: Access) {
         self.operation = operation
         self.tables = tables
-        self.isRead = isRead
+        self.access = access
     }
+
+    /// Item writes of the data plane; every other operation that is not a read administers.
+    static let itemWrites: Set<String> = [
+        "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement",
+        "BatchExecuteStatement", "ExecuteTransaction",
+    ]
 
     /// The scope of a request to `X-Amz-Target` `target` with body `object` (nil when it is not a JSON object).
     package init(target: String?, object: JSONObject?) {
@@ -34,12 +55,12 @@ package struct RequestScope: Equatable, Sendable {
             streams = true
         } else {
             // Not DynamoDB: nothing can be said of it.
-            self.init(operation: target ?? "(no X-Amz-Target)", tables: .unknown, isRead: false)
+            self.init(operation: target ?? "(no X-Amz-Target)", tables: .unknown, access: .administer)
             return
         }
         let operation = String(name)
         guard let object else {
-            self.init(operation: operation, tables: .unknown, isRead: false)
+            self.init(operation: operation, tables: .unknown, access: .administer)
             return
         }
         var tables: Tables
@@ -52,13 +73,13 @@ package struct RequestScope: Equatable, Sendable {
             case "ListStreams":
                 tables = Self.optionalTable(object, "TableName")
             case "GetRecords":
-                // A shard iterator is an opaque token that only GetShardIterator, which is checked, hands out.
-                tables = .named([])
+                // DynamoDB's shard iterators begin with the stream's ARN and a `|`; anything else cannot be told.
+                tables = Self.iteratorTable(object)
             default:
                 tables = .unknown
                 isRead = false
             }
-            self.init(operation: operation, tables: tables, isRead: isRead)
+            self.init(operation: operation, tables: tables, access: isRead ? .read : .administer)
             return
         }
         isRead = Self.readOperations.contains(operation)
@@ -106,7 +127,50 @@ package struct RequestScope: Equatable, Sendable {
             // Every other operation names its table in TableName.
             tables = Self.required(object, "TableName")
         }
-        self.init(operation: operation, tables: tables, isRead: isRead)
+        self.init(
+            operation: operation, tables: tables,
+            access: isRead ? .read : Self.itemWrites.contains(operation) ? .writeItems : .administer)
+        namesTableByARN = Self.namesTableByARN(object)
+    }
+
+    /// Whether `TableName`, a `RequestItems` key or a `TransactItems` table is an ARN.
+    private static func namesTableByARN(_ object: JSONObject) -> Bool {
+        if let name = try? object.string(named: "TableName"), name.hasPrefix("arn:") { return true }
+        return
+            (try? object.withJSON { json throws(WireError) -> Bool in
+                if let items = try json.member("RequestItems", of: object.members), items.kind == .object {
+                    for member in json.members(of: items)
+                    where json.decodeString(contents: member.name).hasPrefix("arn:") {
+                        return true
+                    }
+                }
+                if let items = try json.member("TransactItems", of: object.members), items.kind == .array {
+                    for element in json.elements(of: items) where element.kind == .object {
+                        for action in json.members(of: element) where action.value.kind == .object {
+                            if let name = try json.member("TableName", of: json.members(of: action.value)),
+                                name.kind == .string, json.string(name).hasPrefix("arn:")
+                            {
+                                return true
+                            }
+                        }
+                    }
+                }
+                return false
+            }) ?? false
+    }
+
+    /// The table of a shard iterator that begins `arn:…:table/NAME/stream/…|`.
+    private static func iteratorTable(_ object: JSONObject) -> Tables {
+        guard let iterator = try? object.string(named: "ShardIterator"), iterator.hasPrefix("arn:"),
+            let bar = iterator.firstIndex(of: "|")
+        else { return .unknown }
+        let parts = iterator[..<bar].split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6 else { return .unknown }
+        let resource = parts[5].split(separator: "/", omittingEmptySubsequences: false)
+        guard resource.count >= 4, resource[0] == "table", !resource[1].isEmpty, resource[2] == "stream" else {
+            return .unknown
+        }
+        return .named([String(resource[1])])
     }
 
     /// Operations that change nothing (PartiQL is decided by its statements).
@@ -218,8 +282,9 @@ package struct RequestScope: Equatable, Sendable {
         var isRead = true
         for text in texts {
             let statement = PartiQLStatement(text)
+            // A statement whose tables cannot be told may be anything: a write, as far as access goes.
+            guard let tables = statement.tableNames else { return (.unknown, false) }
             isRead = isRead && statement.isRead
-            guard let tables = statement.tableNames else { return (.unknown, isRead) }
             names += tables
         }
         return (.named(names), isRead)

@@ -43,6 +43,19 @@ package final class ClientAuthenticator: Sendable {
         var region: String
     }
 
+    /// The error to answer from a request's head alone (no known key, a date out of range, a bad scope), before
+    /// its body is read; nil when only the signature over the body remains to be checked.
+    func precheck(_ head: HTTPRequestHead) -> DynamoError? {
+        let table = clients.withLockedValue { $0 }
+        do {
+            _ = try verifier.precheck(
+                headers: head.headers, now: wallClock(), secret: { table.byAccessKeyID[$0]?.secretAccessKey })
+            return nil
+        } catch {
+            return Self.error(for: error)
+        }
+    }
+
     /// The client that signed `request`, or the error to answer.
     func authenticate(_ request: ProxyRequest) -> Result<Verified, DynamoError> {
         let table = clients.withLockedValue { $0 }
@@ -99,17 +112,29 @@ package final class ClientAuthenticator: Sendable {
                 message: "User: \(client.name) is not authorized to perform: dynamodb:\(scope.operation) on "
                     + "resource: \(resource) because \(reason)")
         }
-        if client.readOnly, !scope.isRead {
+        let needed: ClientIdentity.Access =
+            switch scope.access {
+            case .read: .read
+            case .writeItems: .readwrite
+            case .administer: .admin
+            }
+        if needed > client.access {
             let resource: String
             if case .named(let tables) = scope.tables, let first = tables.first {
                 resource = "table/\(first)"
             } else {
                 resource = "*"
             }
-            return denied(resource, because: "its section of the client credentials file allows reads only")
+            let allowed =
+                client.access == .read ? "allows reads only" : "allows reads and item writes only (not access = admin)"
+            return denied(resource, because: "its section of the client credentials file \(allowed)")
         }
         guard let allowed = client.tables else { return nil }
         let list = allowed.map(\.text).joined(separator: ", ")
+        if scope.namesTableByARN {
+            // An ARN may name another account's table of an allowed name.
+            return denied("*", because: "its section limits it to \(list), named by table name, not ARN")
+        }
         switch scope.tables {
         case .named(let tables):
             guard let refused = tables.first(where: { !client.allows(table: $0) }) else { return nil }

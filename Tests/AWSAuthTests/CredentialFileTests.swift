@@ -55,18 +55,27 @@ import Testing
                 access = read
                 """)
         let orders = try #require(clients.byAccessKeyID["AKIAORDERS"])
-        #expect(orders.name == "orders" && !orders.readOnly)
+        #expect(orders.name == "orders" && orders.access == .readwrite)
         #expect(orders.allows(table: "orders") && orders.allows(table: "orders-archive-2026"))
         #expect(!orders.allows(table: "orders-x") && !orders.allows(table: "order"))
         let reporting = try #require(clients.byAccessKeyID["AKIAREPORT"])
-        #expect(reporting.readOnly && reporting.tables == nil && reporting.allows(table: "anything"))
+        #expect(reporting.access == .read && reporting.tables == nil && reporting.allows(table: "anything"))
+        #expect(!"\(reporting)".contains("s2"))  // no secret in its description
     }
 
     @Test(arguments: [
         ("[a]\naws_access_key_id = K\n", "no aws_secret_access_key"),
         ("[a]\naws_secret_access_key = S\n", "no aws_access_key_id"),
         ("[a]\naws_access_key_id = K\naws_secret_access_key = S\ntable = t\n", "unknown setting table"),
-        ("[a]\naws_access_key_id = K\naws_secret_access_key = S\naccess = write\n", "access must be read or readwrite"),
+        (
+            "[a]\naws_access_key_id = K\naws_secret_access_key = S\naccess = write\n",
+            "access must be read, readwrite or admin"
+        ),
+        (
+            "[a]\naws_access_key_id = K\naws_secret_access_key = S\naccess = read\naccess = admin\n",
+            "access given twice"
+        ),
+        ("[a]\naws_access_key_id = K\naws_secret_access_key =\n  access = read\n", "an indented setting"),
         (
             "[a]\naws_access_key_id = K\naws_secret_access_key = S\n[b]\naws_access_key_id = K\naws_secret_access_key = T\n",
             "reuses the access key id of [a]"

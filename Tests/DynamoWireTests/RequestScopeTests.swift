@@ -88,7 +88,11 @@ import Testing
         ),
         ("DynamoDBStreams_20120810.ListStreams", "{}", .account, true),
         ("DynamoDBStreams_20120810.ListStreams", #"{"TableName":"t"}"#, .named(["t"]), true),
-        ("DynamoDBStreams_20120810.GetRecords", #"{"ShardIterator":"opaque"}"#, .named([]), true),
+        ("DynamoDBStreams_20120810.GetRecords", #"{"ShardIterator":"opaque"}"#, .unknown, true),
+        (
+            "DynamoDBStreams_20120810.GetRecords", #"{"ShardIterator":"\#(arn)/t/stream/2026|1|AAAA"}"#,
+            .named(["t"]), true
+        ),
         ("DynamoDBStreams_20120810.Unknown", "{}", .unknown, false),
         ("AmazonS3.ListBuckets", "{}", .unknown, false),
         (nil, "", .unknown, false),
@@ -102,5 +106,11 @@ import Testing
             #expect(scope.isRead == isRead, "\(target ?? "nil") \(body)")
         }
         #expect(Self.scope("DynamoDB_20120810.PutItem", "{}").operation == "PutItem")
+        #expect(Self.scope("DynamoDB_20120810.PutItem", #"{"TableName":"t"}"#).access == .writeItems)
+        #expect(Self.scope("DynamoDB_20120810.CreateTable", #"{"TableName":"t"}"#).access == .administer)
+        #expect(
+            Self.scope("DynamoDB_20120810.ExecuteStatement", #"{"Statement":"DELETE FROM t"}"#).access == .writeItems)
+        #expect(Self.scope("DynamoDB_20120810.GetItem", #"{"TableName":"\#(Self.arn)/t"}"#).namesTableByARN)
+        #expect(!Self.scope("DynamoDB_20120810.GetItem", #"{"TableName":"t"}"#).namesTableByARN)
     }
 }
