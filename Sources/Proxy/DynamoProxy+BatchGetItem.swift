@@ -132,7 +132,7 @@ extension DynamoProxy {
                     now: now
                 )
             }
-            tables.confirm(request.tables[index].tableName, attributes: names)
+            confirmSchema(request.tables[index].tableName, attributes: names)
         }
         for (index, table) in request.tables.enumerated() where plans[index] != nil {
             for (canonical, ticket) in remaining[index] {

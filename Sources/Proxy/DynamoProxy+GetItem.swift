@@ -123,7 +123,7 @@ extension DynamoProxy {
                 key: key,
                 ticket: ticket
             )
-            self.tables.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+            self.confirmSchema(request.tableName, attributes: request.key.attributes.entries.map(\.name))
             self.itemFlights.complete(flight, with: .entry(entry))
             if plan.isWholeItem {
                 return ProxyResponse(upstream: upstream).marked(.miss)

@@ -69,6 +69,19 @@ extension DynamoProxy {
         guard let description = try? TableDescriptionKeySchema(parsing: body), let table = description.tableName,
             !description.keyAttributes.isEmpty
         else { return }
-        tables.confirm(table, attributes: description.keyAttributes)
+        confirmSchema(table, attributes: description.keyAttributes)
+    }
+}
+
+extension DynamoProxy {
+    /// Records a proven key schema; when it differs from the one confirmed before, the table's items and pages are
+    /// dropped, since writes would no longer find entries stored under the old key names.
+    func confirmSchema(_ table: String, attributes: [String]) {
+        if tables.confirm(table, attributes: attributes) {
+            // Query pages too: a write finds the partitions it stales through the key schema.
+            statistics.invalidated(.tableOperation)
+            items.invalidateGroup(TableGroup.of(table))
+            queries.invalidateGroup(TableGroup.of(table))
+        }
     }
 }

@@ -65,7 +65,7 @@ extension DynamoProxy {
                     self.afterFailedWrite(outcome, keys: [key], table: request.tableName)
                     return self.response(for: answer).marked(.write)
                 }
-                self.tables.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+                self.confirmSchema(request.tableName, attributes: request.key.attributes.entries.map(\.name))
                 guard let ticket, let parsed = try? UpdateItemResponse(parsing: upstream.body),
                     let range = parsed.attributesRange
                 else {
@@ -101,7 +101,7 @@ extension DynamoProxy {
                 self.afterWrite([(request.tableName, request.key.attributes.entries.map(\.value))])
                 let outcome = WriteOutcome(answer)
                 if outcome == .applied {
-                    self.tables.confirm(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+                    self.confirmSchema(request.tableName, attributes: request.key.attributes.entries.map(\.name))
                     self.completeWrite(key, ticket: ticket, entry: ItemEntry.absent(namespace: call.namespace))
                 } else {
                     self.afterFailedWrite(outcome, keys: [key], table: request.tableName)

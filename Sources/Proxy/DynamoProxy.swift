@@ -76,11 +76,12 @@ package final class DynamoProxy: Sendable {
 
     /// Decides what to do with `request`, arriving on `eventLoop`.
     package func handle(_ request: ProxyRequest, on eventLoop: any EventLoop) -> ProxyOutcome {
-        guard let targetHeader = Self.onlyTarget(of: request.head.headers) else {
-            // The proxy and the storage server could read different operations from one request.
+        let (targetHeader, repeated) = Self.singleHeaders(of: request.head.headers)
+        if let repeated {
+            // The proxy and the storage server could read different operations, signatures or identities from
+            // one request.
             return .immediate(
-                errorResponse(DynamoError(.serialization, message: "The request has more than one X-Amz-Target header"))
-            )
+                errorResponse(DynamoError(.serialization, message: "The request has more than one \(repeated) header")))
         }
         let target = APITarget(xAmzTarget: targetHeader)
         var verified: ClientAuthenticator.Verified?
@@ -92,7 +93,7 @@ package final class DynamoProxy: Sendable {
         }
         let client = verified?.identity
         guard case .dynamoDB(let operation) = target else {
-            if let client, client.readOnly || client.tables != nil {
+            if let client, client.isLimited {
                 let scope = RequestScope(target: targetHeader, object: try? JSONObject(parsing: request.body))
                 if let denied = ClientAuthenticator.authorize(client, scope) {
                     return .immediate(errorResponse(denied))
@@ -111,7 +112,7 @@ package final class DynamoProxy: Sendable {
         if let client {
             // The body is read before access is decided, as DynamoDB does: a malformed body is a
             // SerializationException whoever sends it.
-            if client.readOnly || client.tables != nil,
+            if client.isLimited,
                 let denied = ClientAuthenticator.authorize(client, RequestScope(target: targetHeader, object: object))
             {
                 return .immediate(errorResponse(denied))
@@ -152,19 +153,30 @@ package final class DynamoProxy: Sendable {
         }
     }
 
-    /// The `X-Amz-Target` header: `.some(nil)` when there is none, nil when there is more than one. A byte
-    /// comparison per header, without the array `HTTPHeaders` would build.
-    static func onlyTarget(of headers: HTTPHeaders) -> String?? {
-        var found: String?
-        for (name, value) in headers where name.utf8.count == 12 {
-            let matches = zip(name.utf8, "x-amz-target".utf8).allSatisfy { a, b in
-                (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) == b
+    /// Headers a request may carry once, with how they are spelt in errors.
+    static let singleHeaderNames: [(lowercased: String, spelling: String)] = [
+        ("x-amz-target", "X-Amz-Target"), ("authorization", "Authorization"), ("x-amz-date", "X-Amz-Date"),
+        ("x-amz-security-token", "X-Amz-Security-Token"), ("host", "Host"), ("content-type", "Content-Type"),
+    ]
+
+    /// The `X-Amz-Target` header, and the first of ``singleHeaderNames`` that appears more than once. A byte
+    /// comparison per header, without the arrays `HTTPHeaders` would build.
+    static func singleHeaders(of headers: HTTPHeaders) -> (target: String?, repeated: String?) {
+        var target: String?
+        var seen = 0  // a bit per name of singleHeaderNames
+        for (name, value) in headers {
+            let length = name.utf8.count
+            for (index, single) in singleHeaderNames.enumerated() where single.lowercased.utf8.count == length {
+                let matches = zip(name.utf8, single.lowercased.utf8).allSatisfy { a, b in
+                    (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) == b
+                }
+                guard matches else { continue }
+                if seen & (1 << index) != 0 { return (target, single.spelling) }
+                seen |= 1 << index
+                if index == 0 { target = value }
             }
-            guard matches else { continue }
-            guard found == nil else { return nil }
-            found = value
         }
-        return .some(found)
+        return (target, nil)
     }
 
     // MARK: Admin
@@ -262,10 +274,12 @@ package final class DynamoProxy: Sendable {
             logger.error("request failed", metadata: ["error": "\(error)"])
             return errorResponse(DynamoError(.internalServerError, message: "The proxy failed to process the request."))
         }
-        if case .tlsRefused = error {
-            // Upstream says why once a minute; a line per request would bury it.
+        switch error {
+        case .tlsRefused, .noCredentials:
+            // Upstream says why once a minute, the credentials' refresher at each attempt; a line per request
+            // would bury it.
             logger.debug("storage server request failed", metadata: ["error": "\(error)"])
-        } else {
+        default:
             logger.warning("storage server request failed", metadata: ["error": "\(error)"])
         }
         switch error {
@@ -284,11 +298,14 @@ package final class DynamoProxy: Sendable {
                         + "sent."
                 )
             )
-        case .noCredentials(let reason):
+        case .noCredentials:
+            // Where the proxy's credentials come from, and why they fail, is for its operator (log, /readyz), not
+            // for clients.
             return errorResponse(
                 DynamoError(
                     .serviceUnavailable,
-                    message: "The proxy cannot sign the request: \(reason); the request was not sent."
+                    message: "The proxy cannot sign the request: it has no usable AWS credentials; the request was "
+                        + "not sent."
                 )
             )
         case .shutdown, .invalidURL:
@@ -314,6 +331,14 @@ package final class DynamoProxy: Sendable {
                 )
             )
         }
+    }
+
+    /// With client authentication, the answer to a request that its head alone shows to be refused (no
+    /// `Authorization`, an unknown key, a date out of range): given before the body is read, so that nobody
+    /// without a key can make the proxy hold a large body. Nil when the request may go on.
+    package func earlyRefusal(_ head: HTTPRequestHead) -> ProxyResponse? {
+        guard let authenticator, let error = authenticator.precheck(head) else { return nil }
+        return errorResponse(error)
     }
 
     /// The answer for a request body over the limit, refused before it is read.

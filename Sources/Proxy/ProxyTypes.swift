@@ -59,10 +59,19 @@ enum HopByHopHeaders {
         "trailer", "transfer-encoding", "upgrade", "expect", "content-length",
     ]
 
+    /// Headers the proxy decides by (or signs): a `Connection` header naming them must not make them vanish
+    /// between the decision and the storage server.
+    static let kept: Set<String> = [
+        "x-amz-target", "authorization", "x-amz-date", "x-amz-security-token", "host", "content-type",
+        "x-amz-content-sha256",
+    ]
+
     static func remove(from headers: inout HTTPHeaders) {
         // Also drop headers that the request's own `Connection` header names as hop-by-hop.
         let named = headers[canonicalForm: "connection"].map { $0.lowercased() }
         for name in names { headers.remove(name: name) }
-        for name in named where name != "close" && name != "keep-alive" { headers.remove(name: String(name)) }
+        for name in named where name != "close" && name != "keep-alive" && !kept.contains(name) {
+            headers.remove(name: String(name))
+        }
     }
 }

@@ -117,13 +117,19 @@ final class TableRegistry: Sendable {
         }
     }
 
-    /// Records a schema proven by a successful keyed request or by the table's description.
-    func confirm(_ table: String, attributes: [String]) {
+    /// Records a schema proven by a successful keyed request or by the table's description. Returns true when it
+    /// replaced a different confirmed schema: entries may exist under the old key names, which writes would no
+    /// longer find, so the caller must drop the table's items. (Callers whose requests reach different databases —
+    /// other keys or regions of a local server — can each prove another schema for one table name.)
+    @discardableResult
+    func confirm(_ table: String, attributes: [String]) -> Bool {
         let limit = maxTablesPerStripe
-        lock(table).stripe.withLock { stripe in
-            guard var entry = stripe.table(table, limit: limit) else { return }
+        return lock(table).stripe.withLock { stripe in
+            guard var entry = stripe.table(table, limit: limit) else { return false }
+            let replaced = entry.schema.confirmed.map { !Self.sameNames($0, attributes) } ?? false
             entry.schema = Schema(confirmed: attributes)
             stripe.tables[table] = entry
+            return replaced
         }
     }
 

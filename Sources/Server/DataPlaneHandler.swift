@@ -17,8 +17,12 @@ final class DataPlaneHandler: ChannelInboundHandler {
     private enum State {
         case idle
         case receiving(HTTPRequestHead, ByteBuffer?)
-        /// The request was refused before its body was read (too large); the rest of it is dropped.
+        /// The request was refused before its body was read (too large); the rest of it is dropped, then the
+        /// connection is closed.
         case discarding
+        /// The request was refused from its head (client authentication); the rest of it is dropped unread and
+        /// the connection stays open for the next one.
+        case skipping
         case waiting
     }
 
@@ -40,6 +44,12 @@ final class DataPlaneHandler: ChannelInboundHandler {
             started = NIODeadline.now().uptimeNanoseconds
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxRequestBytes {
                 refuseTooLarge(context: context, head: head, size: length)
+                return
+            }
+            if let refusal = proxy.earlyRefusal(head) {
+                // Before any body is read or 100-continue promised; the rest of the request is dropped unread.
+                state = .skipping
+                respond(context: context, to: head, with: refusal)
                 return
             }
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
@@ -78,6 +88,10 @@ final class DataPlaneHandler: ChannelInboundHandler {
                     }
                 }
             }
+        case (.body, .skipping):
+            break
+        case (.end, .skipping):
+            state = .idle
         case (.body, .discarding):
             break
         case (.end, .discarding):
@@ -102,7 +116,7 @@ final class DataPlaneHandler: ChannelInboundHandler {
             var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
             head.headers.add(name: "connection", value: "close")
             respond(context: context, to: head, with: response)
-        case .waiting, .discarding:
+        case .waiting, .discarding, .skipping:
             context.close(promise: nil)
         }
     }
@@ -129,9 +143,12 @@ final class DataPlaneHandler: ChannelInboundHandler {
             head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
         let discarding: Bool
-        if case .discarding = state {
+        switch state {
+        case .discarding:
             discarding = true
-        } else {
+        case .skipping:
+            discarding = false  // the request's end returns to idle
+        default:
             discarding = false
             state = .idle
         }

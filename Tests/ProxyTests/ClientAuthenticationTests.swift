@@ -14,6 +14,7 @@ import Testing
             [admin]
             aws_access_key_id = AKADMIN
             aws_secret_access_key = admin-secret
+            access = admin
             [second]
             aws_access_key_id = AKSECOND
             aws_secret_access_key = second-secret
@@ -146,9 +147,44 @@ import Testing
         ("AKREADER", "TagResource", #"{"ResourceArn":"arn:aws:dynamodb:eu-west-1:1:table/t","Tags":[]}"#, false),
         ("AKORDERS", "GetItem", getA, true),
         ("AKORDERS", "PutItem", #"{"TableName":"orders-archive-2026","Item":{"pk":{"S":"a"}}}"#, true),
+        // An ARN may name another account's table of the same name.
         (
             "AKORDERS", "GetItem", #"{"TableName":"arn:aws:dynamodb:eu-west-1:1:table/orders","Key":{"pk":{"S":"a"}}}"#,
+            false
+        ),
+        (
+            "AKORDERS", "BatchGetItem", #"{"RequestItems":{"arn:aws:dynamodb:eu-west-1:1:table/orders":{"Keys":[]}}}"#,
+            false
+        ),
+        (
+            "AKADMIN", "GetItem", #"{"TableName":"arn:aws:dynamodb:eu-west-1:1:table/orders","Key":{"pk":{"S":"a"}}}"#,
             true
+        ),
+        // readwrite writes items, but does not administer tables.
+        ("AKSECOND", "PutItem", #"{"TableName":"t","Item":{"pk":{"S":"a"}}}"#, true),
+        ("AKSECOND", "ExecuteStatement", #"{"Statement":"DELETE FROM t WHERE pk = 'a'"}"#, true),
+        ("AKSECOND", "CreateTable", #"{"TableName":"t"}"#, false),
+        (
+            "AKSECOND", "PutResourcePolicy", #"{"ResourceArn":"arn:aws:dynamodb:eu-west-1:1:table/t","Policy":"{}"}"#,
+            false
+        ),
+        (
+            "AKSECOND", "ExportTableToPointInTime",
+            #"{"TableArn":"arn:aws:dynamodb:eu-west-1:1:table/t","S3Bucket":"b"}"#, false
+        ),
+        ("AKSECOND", "SomeFutureOperation", #"{"TableName":"t"}"#, false),
+        ("AKSECOND", "ListTables", "{}", true),
+        ("AKADMIN", "CreateTable", #"{"TableName":"t"}"#, true),
+        // A statement whose tables cannot be told counts as a write, whatever follows or precedes it.
+        (
+            "AKREADER", "BatchExecuteStatement",
+            #"{"Statements":[{"Statement":"SELECT * FROM t WHERE x IN (SELECT y FROM u)"},{"Statement":"DELETE FROM t WHERE pk = 'a'"}]}"#,
+            false
+        ),
+        (
+            "AKREADER", "ExecuteTransaction",
+            #"{"TransactStatements":[{"Statement":"SELECT\u000c* FROM t"},{"Statement":"UPDATE t SET v = 1 WHERE pk = 'a'"}]}"#,
+            false
         ),
         ("AKORDERS", "GetItem", #"{"TableName":"customers","Key":{"pk":{"S":"a"}}}"#, false),
         ("AKORDERS", "GetItem", #"{"TableName":"orders-x","Key":{"pk":{"S":"a"}}}"#, false),
@@ -195,6 +231,62 @@ import Testing
                 #expect(message.contains("dynamodb:\(operation)"), "\(message)")
             }
         }
+    }
+
+    @Test func shardIteratorsAreCheckedByTheStreamTheyName() {
+        func getRecords(_ iterator: String) -> ProxyFixture {
+            let f = Self.fixture()
+            let body = #"{"ShardIterator":"\#(iterator)"}"#
+            _ = f.send(
+                Self.signed(
+                    "", body, key: "AKORDERS", secret: "orders-secret", target: "DynamoDBStreams_20120810.GetRecords"),
+                body)
+            return f
+        }
+        let stream = "stream/2026-01-01T00:00:00.000|1|AAAAAAAAAAE"
+        #expect(getRecords("arn:aws:dynamodb:eu-west-1:1:table/orders/\(stream)").storage.sent.count == 1)
+        #expect(getRecords("arn:aws:dynamodb:eu-west-1:1:table/customers/\(stream)").storage.sent.isEmpty)
+        #expect(getRecords("opaque-token-of-a-local-server").storage.sent.isEmpty)
+    }
+
+    @Test func repeatedIdentityHeadersAreRefused() {
+        for name in ["Authorization", "X-Amz-Date", "Host", "Content-Type", "X-Amz-Security-Token"] {
+            let f = Self.fixture()
+            var head = Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret")
+            head.headers.add(name: name, value: name == "Authorization" ? ProxyFixture.bob : "x")
+            if name == "X-Amz-Security-Token" { head.headers.add(name: name, value: "y") }
+            let answer = f.send(head, Self.getA)
+            #expect(Self.errorType(answer) == "SerializationException", "\(name): \(answer.body)")
+            #expect(answer.json?["Message"] as? String == "The request has more than one \(name) header")
+            #expect(f.storage.sent.isEmpty)
+        }
+        // `Connection` cannot make the proxy drop a header it decided by.
+        let f = Self.fixture()
+        var head = Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret")
+        head.headers.add(name: "Connection", value: "x-amz-target, authorization")
+        _ = f.send(head, Self.getA)
+        #expect(f.storage.sent.first?.target == "DynamoDB_20120810.GetItem")
+    }
+
+    @Test func theOperationMustBeSigned() {
+        let f = Self.fixture()
+        // Signed without x-amz-target, which a replay could then change.
+        var signer = SigV4Signer(
+            credentials: AWSCredentials(accessKeyID: "AKADMIN", secretAccessKey: "admin-secret"), region: "eu-west-1")
+        let date = SigV4.amzDate(unixSeconds: Self.now)
+        let authorization = Array(Self.getA.utf8).withUnsafeBytes {
+            signer.authorization(
+                method: "POST", path: "/", query: "", headers: [("host", "proxy:8000"), ("x-amz-date", date)],
+                payloadHash: SigV4.payloadHash($0), amzDate: date)
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
+        head.headers.add(name: "Host", value: "proxy:8000")
+        head.headers.add(name: "X-Amz-Date", value: date)
+        head.headers.add(name: "X-Amz-Target", value: "DynamoDB_20120810.DeleteItem")
+        head.headers.add(name: "Authorization", value: authorization)
+        let answer = f.send(head, Self.getA)
+        #expect(Self.errorType(answer) == "IncompleteSignatureException", "\(answer.body)")
+        #expect(f.storage.sent.isEmpty)
     }
 
     @Test func streamsRequestsAreCheckedByTheirStreamsTable() {
@@ -245,6 +337,34 @@ import Testing
         signing.storage.answer(#"{"Item":{"pk":{"S":"a"}}}"#)
         // The proxy signs for its own region whatever the client's: one namespace per client.
         #expect(signing.send(sydney, Self.getA).status == "hit")
+    }
+
+    /// Callers whose requests reach different databases (other keys or regions of a local server) can each prove
+    /// a different key schema for one table name: the entries stored under the old one are dropped, or a later
+    /// PutItem by their owner, looking under the new key names, would leave them stale.
+    @Test func aTableWhoseKeySchemaChangesLosesItsEntries() {
+        let f = ProxyFixture()
+        let byID = #"{"TableName":"users","Key":{"id":{"S":"a"}}}"#
+        _ = f.call("GetItem", byID, as: ProxyFixture.alice)
+        f.storage.answer(#"{"Item":{"id":{"S":"a"},"v":{"N":"1"}}}"#)
+        #expect(f.call("GetItem", byID, as: ProxyFixture.alice).status == "hit")
+        func describe(keyedBy name: String, as caller: String) {
+            _ = f.call("DescribeTable", #"{"TableName":"users"}"#, as: caller)
+            f.storage.answer(
+                #"{"Table":{"TableName":"users","KeySchema":[{"AttributeName":"\#(name)","KeyType":"HASH"}],"#
+                    + #""AttributeDefinitions":[{"AttributeName":"\#(name)","AttributeType":"S"}]}}"#)
+        }
+        // Bob's users table, in his database, is keyed by x; while that schema holds, alice's write of her item
+        // cannot be placed, and her entry is left as it was.
+        describe(keyedBy: "x", as: ProxyFixture.bob)
+        let put = f.call(
+            "PutItem", #"{"TableName":"users","Item":{"id":{"S":"a"},"v":{"N":"2"}}}"#, as: ProxyFixture.alice)
+        f.storage.answer("{}")
+        #expect(put.status == "write")
+        // Back to alice's schema: her entry of before her write must not be served.
+        describe(keyedBy: "id", as: ProxyFixture.alice)
+        let read = f.call("GetItem", byID, as: ProxyFixture.alice)
+        #expect(read.status != "hit", "\(read.body)")
     }
 
     @Test func aSecondTargetHeaderIsRefusedWhoeverSendsIt() {
