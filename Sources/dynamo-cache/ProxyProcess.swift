@@ -59,6 +59,17 @@ struct ProxyProcess {
             try? await group.shutdownGracefully()
             throw error
         }
+        if authenticator == nil, !settings.listen.isLoopback {
+            if settings.signsRequests {
+                logger.warning(
+                    "clients are not authenticated: anyone who reaches the data listener acts with the proxy's AWS credentials",
+                    metadata: ["listen": "\(settings.listen)"])
+            } else if settings.upstream.tls != nil {
+                logger.warning(
+                    "clients are not authenticated and their signatures are forwarded: cache hits are served by the access key a request names, which only a miss lets the storage server check; use --client-auth sigv4 or --upstream-auth sign",
+                    metadata: ["listen": "\(settings.listen)"])
+            }
+        }
         let proxy = DynamoProxy(
             storage: RoutedStorage(main: upstream, streams: streams), configuration: settings.proxy, logger: logger,
             authenticator: authenticator)

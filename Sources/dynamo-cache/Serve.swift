@@ -66,13 +66,13 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "none: anyone who reaches the data listener is served (with --upstream-auth sign, with the proxy's credentials); sigv4: every request must be SigV4-signed with a key of --client-credentials, and its section's tables and access apply. Env DYNAMO_CACHE_CLIENT_AUTH. Default none."
+            "none: anyone who reaches the data listener is served (with --upstream-auth sign, with the proxy's credentials, so a listener other hosts can reach needs --client-auth none said explicitly); sigv4: every request must be SigV4-signed with a key of --client-credentials, and its section's tables and access apply. Env DYNAMO_CACHE_CLIENT_AUTH. Default none."
     )
     var clientAuth: String?
 
     @Option(
         help:
-            "The clients of --client-auth sigv4: an AWS shared-credentials file, a section per client (aws_access_key_id, aws_secret_access_key, optional tables = name, prefix* and access = read|readwrite). Read again on SIGHUP. Env DYNAMO_CACHE_CLIENT_CREDENTIALS. Default: none."
+            "The clients of --client-auth sigv4: an AWS shared-credentials file, a section per client (aws_access_key_id, aws_secret_access_key, optional tables = name, prefix* and access = read|readwrite|admin, default readwrite: items only). Read again on SIGHUP. Env DYNAMO_CACHE_CLIENT_CREDENTIALS. Default: none."
     )
     var clientCredentials: String?
 
@@ -279,9 +279,17 @@ struct ServeSettings {
                 "--upstream-auth sign needs the region to sign for: give --region (or AWS_REGION), or an "
                     + "--upstream of the form https://dynamodb.REGION.amazonaws.com")
         }
-        switch value(options.clientAuth, "DYNAMO_CACHE_CLIENT_AUTH")?.lowercased() ?? "none" {
+        let clientAuth = value(options.clientAuth, "DYNAMO_CACHE_CLIENT_AUTH")?.lowercased()
+        switch clientAuth ?? "none" {
         case "none":
             clientCredentialsFile = nil
+            // Secure by default: an open listener that signs with the proxy's identity must be asked for.
+            if signsRequests, clientAuth == nil, !listen.isLoopback {
+                throw ValidationError(
+                    "with --upstream-auth sign and no client authentication, anyone who reaches \(listen) would act "
+                        + "with the proxy's AWS credentials: add --client-auth sigv4 --client-credentials FILE, listen "
+                        + "on a loopback address, or give --client-auth none to accept that")
+            }
         case "sigv4":
             guard let file = value(options.clientCredentials, "DYNAMO_CACHE_CLIENT_CREDENTIALS") else {
                 throw ValidationError("--client-auth sigv4 needs --client-credentials FILE")
@@ -445,6 +453,11 @@ struct HostPort: CustomStringConvertible {
     }
 
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// 127.0.0.0/8, ::1 or localhost: reachable from this machine only.
+    var isLoopback: Bool {
+        host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
+    }
 }
 
 /// Byte sizes on the command line: `1048576`, `512KiB`, `256MiB`, `2GiB` (KB/MB/GB are read as powers of 1000).

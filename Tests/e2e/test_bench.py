@@ -111,7 +111,8 @@ def test_bench_over_tls_to_a_proxy_that_authenticates_clients(motos, binary, log
     ca = CertificateAuthority(str(tmp_path / "ca"))
     cert, key = ca.issue("bench-proxy")
     clients = tmp_path / "clients"
-    clients.write_text("[bench]\naws_access_key_id = AKIDBENCHCLIENT\naws_secret_access_key = bench-secret\n")
+    clients.write_text("[bench]\naws_access_key_id = AKIDBENCHCLIENT\naws_secret_access_key = bench-secret\n"
+                       "access = admin\n")  # bench creates its table
     proxy = ProxyProcess(binary, motos[1].url, log_dir, "proxy-bench-tls",
                          ["--tls-cert", cert, "--tls-key", key, "--client-auth", "sigv4",
                           "--client-credentials", str(clients)])

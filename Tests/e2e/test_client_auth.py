@@ -84,7 +84,7 @@ class Client:
     settings: tuple[tuple[str, str], ...] = ()
 
 
-ADMIN = Client("admin", "AKIDCACHEADMIN00001", "admin/secret+0001")
+ADMIN = Client("admin", "AKIDCACHEADMIN00001", "admin/secret+0001", (("access", "admin"),))
 READER = Client("reader", "AKIDCACHEREADER0001", "reader/secret+0001", (("access", "read"),))
 ORDERS = Client("orders", "AKIDCACHEORDERS0001", "orders/secret+0001", (("tables", "orders, orders-archive-*"),))
 SECOND = Client("second", "AKIDCACHESECOND0001", "second/secret+0001")
@@ -1026,3 +1026,23 @@ def test_admin_listener_tls(upstream, binary, log_dir):
             admin_request(p.admin_port, "GET", "/healthz", timeout=15)
     finally:
         p.stop()
+
+
+def test_refused_from_the_head_before_the_body_is_read(auth):
+    """A request that its headers alone show to be refused (here an unknown key) is answered before its body is
+    read: no 100 Continue is promised and the 8 MB it announces is never waited for."""
+    import socket
+    body = json.dumps({"TableName": "orders", "Key": {"pk": S("seed")}}).encode()
+    headers = sign(f"{LOOPBACK}:{auth.port}", body, "GetItem", NOBODY.key, NOBODY.secret)
+    head = ["POST / HTTP/1.1", f"Host: {LOOPBACK}:{auth.port}", "Expect: 100-continue", "Content-Length: 8000000"]
+    head += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "host"]
+    with socket.create_connection((LOOPBACK, auth.port), timeout=20) as s:
+        s.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 100:
+            chunk = s.recv(65536)
+            assert chunk, f"connection closed after {data!r}"
+            data += chunk
+    status_line = data.split(b"\r\n", 1)[0]
+    assert status_line == b"HTTP/1.1 400 Bad Request", data[:300]
+    assert b"100 Continue" not in data and b"UnrecognizedClientException" in data, data[:500]

@@ -731,10 +731,12 @@ def test_container_full_uri(launch, mint, agent, upstream, tmp_path, auth):
     served = mint.served[0]
     assert_signed_with(upstream, 0, {served.key: served.token}, f"container endpoint ({auth})")
     c = credentials_stats(p)
-    assert c["source"] == f"container endpoint {agent.url}" and c["usable"] is True, f"/stats credentials: {c}"
-    assert_no_secret_leaks(p, {**mint.secrets(), "container authorization token": agent.token})
+    # The path (the task's credentials id) is a secret the SDKs never print: scheme and authority only.
+    assert c["source"] == f"container endpoint {agent.server.url}/…" and c["usable"] is True, f"/stats credentials: {c}"
+    secrets = {**mint.secrets(), "container authorization token": agent.token, "credentials path": agent.path}
+    assert_no_secret_leaks(p, secrets)
     stop_cleanly(p, "container endpoint")
-    check_log_for_secrets(p, {**mint.secrets(), "container authorization token": agent.token})
+    check_log_for_secrets(p, secrets)
 
 
 @pytest.mark.parametrize("disabled", ["unset", "false"])
@@ -791,7 +793,7 @@ def test_precedence_of_fetched_sources(launch, mint, sts, agent, imds, upstream,
     else:
         env = proxy_environment(AWS_EC2_METADATA_DISABLED="false",
                                 AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.server.url, **container)
-        winner, losers, source = agent.server, [sts.server, imds.server], f"container endpoint {agent.url}"
+        winner, losers, source = agent.server, [sts.server, imds.server], f"container endpoint {agent.server.url}/…"
     p = launch("precedence", env)
     write_and_read(p, unique_table("precedence"), pair)
     assert [r.status for r in winner.seen()] == [200], f"{winner.name}: {[str(r) for r in winner.seen()]}"
@@ -922,7 +924,7 @@ def test_failing_refresh_then_recovery(launch, mint, agent, upstream):
     # Expired, not refreshed: not ready, naming the source; requests that need the storage server get 503.
     wait_until(lambda: time.time() > first.expiration + 0.2, 15, "the first credentials to expire")
     status, body = wait_for_readyz(p, lambda r: r[0] == 503, 10, "/readyz to answer 503 once the credentials expired")
-    assert f"no usable AWS credentials from container endpoint {agent.url}" in body and "500" in body, (
+    assert f"no usable AWS credentials from container endpoint {agent.server.url}/…" in body and "500" in body, (
         f"/readyz 503 reason should name the source and its error: {body!r}")
     sent_before = len(upstream.log)
     msg = expect_cannot_sign(ddb, "put_item", "PutItem after expiry", TableName=table,
@@ -931,7 +933,8 @@ def test_failing_refresh_then_recovery(launch, mint, agent, upstream):
                        Key={"pk": S("never-read")})
     expect_cannot_sign(ddb, "get_item", "consistent GetItem after expiry", TableName=table,
                        Key={"pk": S("before")}, ConsistentRead=True)
-    assert "container endpoint" in msg, f"the 503 message should say why: {msg!r}"
+    # Where the proxy's credentials come from is for its operator (/readyz, the log), not for clients.
+    assert "no usable AWS credentials" in msg and "container" not in msg, f"the 503 message: {msg!r}"
     assert len(upstream.log) == sent_before, (
         f"requests were sent to the storage server without usable credentials: {upstream.since(sent_before)}")
     c = credentials_stats(p)

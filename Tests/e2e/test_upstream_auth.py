@@ -707,6 +707,18 @@ def test_sign_without_a_region_refused(binary, log_dir):
     assert "--region" in message, f"the error does not name --region: {message}"
 
 
+def test_open_listener_signing_for_anyone_must_be_asked_for(binary):
+    """Secure by default: --upstream-auth sign without client authentication on a listener other hosts can reach
+    lends the proxy's AWS identity to anyone there; the proxy refuses to start unless --client-auth none is said.
+    (Nothing is bound: the check comes before the listeners.)"""
+    env = proxy_environment({"AWS_ACCESS_KEY_ID": "AKIDFORSTARTUPONLY01", "AWS_SECRET_ACCESS_KEY": "unused"})
+    out = subprocess.run([binary, "serve", "--listen", "0.0.0.0:0", "--admin-listen", f"{LOOPBACK}:0",
+                          "--upstream", f"http://{LOOPBACK}:1", "--upstream-auth", "sign", "--region", REGION],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode != 0 and "ready" not in out.stdout, (out.returncode, out.stdout, out.stderr)
+    assert "--client-auth sigv4" in out.stderr and "--client-auth none" in out.stderr, out.stderr
+
+
 # ---------------------------------------------------------------------------
 # Lifecycle of a signing proxy
 # ---------------------------------------------------------------------------
