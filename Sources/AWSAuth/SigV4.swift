@@ -224,14 +224,7 @@ package enum SigV4 {
     package static func unixSeconds(amzDate: some StringProtocol) -> Int? {
         let bytes = Array(amzDate.utf8)
         guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
-        func number(_ range: Range<Int>) -> Int32? {
-            var value: Int32 = 0
-            for byte in bytes[range] {
-                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
-                value = value * 10 + Int32(byte - UInt8(ascii: "0"))
-            }
-            return value
-        }
+        func number(_ range: Range<Int>) -> Int32? { CalendarTime.decimal(bytes[range]) }
         guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8),
             let hour = number(9..<11), let minute = number(11..<13), let second = number(13..<15),
             (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
@@ -243,6 +236,16 @@ package enum SigV4 {
 
 /// UTC calendar dates to Unix time, without Foundation.
 package enum CalendarTime {
+    /// The value of a few ASCII digits; nil when any byte is not one.
+    static func decimal(_ digits: ArraySlice<UInt8>) -> Int32? {
+        var value: Int32 = 0
+        for byte in digits {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            value = value * 10 + Int32(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
     package static func unixSeconds(year: Int32, month: Int32, day: Int32, hour: Int32, minute: Int32, second: Int32)
         -> Int
     {
@@ -264,14 +267,7 @@ package enum CalendarTime {
             bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: " "), bytes[13] == UInt8(ascii: ":"),
             bytes[16] == UInt8(ascii: ":")
         else { return nil }
-        func number(_ range: Range<Int>) -> Int32? {
-            var value: Int32 = 0
-            for byte in bytes[range] {
-                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
-                value = value * 10 + Int32(byte - UInt8(ascii: "0"))
-            }
-            return value
-        }
+        func number(_ range: Range<Int>) -> Int32? { decimal(bytes[range]) }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
             let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
             (1...12).contains(month), (1...31).contains(day)
