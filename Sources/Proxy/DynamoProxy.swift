@@ -335,11 +335,21 @@ package final class DynamoProxy: Sendable {
 
     /// With client authentication, the answer to a request that its head alone shows to be refused (no
     /// `Authorization`, an unknown key, a date out of range): given before the body is read, so that nobody
-    /// without a key can make the proxy hold a large body. Nil when the request may go on.
+    /// without a key can make the proxy hold a large body. Nil when the request may go on. A small body is
+    /// simply read, and the whole signature checked once in `handle`: checking its head first would do that
+    /// work twice on every ordinary request.
     package func earlyRefusal(_ head: HTTPRequestHead) -> ProxyResponse? {
-        guard let authenticator, let error = authenticator.precheck(head) else { return nil }
+        guard let authenticator else { return nil }
+        let length = head.headers.first(name: "content-length").flatMap(Int.init)
+        let announcesLargeBody = length.map { $0 > Self.smallBodyBytes } ?? true  // chunked: size unknown
+        guard announcesLargeBody || head.headers.contains(name: "expect"),
+            let error = authenticator.precheck(head)
+        else { return nil }
         return errorResponse(error)
     }
+
+    /// Bodies up to this size are read before a request is authenticated (GetItem bodies are ~100 bytes).
+    static let smallBodyBytes = 64 << 10
 
     /// The answer for a request body over the limit, refused before it is read.
     package func requestTooLarge(size: Int) -> ProxyResponse {

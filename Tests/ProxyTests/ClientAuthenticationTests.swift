@@ -112,6 +112,28 @@ import Testing
         #expect(f.storage.sent.isEmpty)
     }
 
+    /// The head alone refuses an unknown key before a large (or unannounced) body is read; an ordinary small
+    /// request is refused after, by the one full check, so the work is not done twice.
+    @Test func aRequestAnnouncingALargeBodyIsRefusedFromItsHead() {
+        let f = Self.fixture()
+        func head(length: String?, expect: Bool = false) -> HTTPRequestHead {
+            var head = Self.signed("GetItem", Self.getA, key: "AKNOBODY", secret: "x")
+            if let length { head.headers.add(name: "Content-Length", value: length) }
+            if expect { head.headers.add(name: "Expect", value: "100-continue") }
+            return head
+        }
+        for large in [head(length: "8000000"), head(length: nil), head(length: "100", expect: true)] {
+            let refusal = f.proxy.earlyRefusal(large)
+            #expect(refusal.map { String(buffer: $0.body) }?.contains("UnrecognizedClientException") == true)
+        }
+        #expect(f.proxy.earlyRefusal(head(length: "100")) == nil)
+        #expect(Self.errorType(f.send(head(length: "100"), Self.getA)) == "UnrecognizedClientException")
+        var admin = Self.signed("GetItem", Self.getA, key: "AKADMIN", secret: "admin-secret")
+        admin.headers.add(name: "Content-Length", value: "8000000")
+        #expect(f.proxy.earlyRefusal(admin) == nil)  // only the signature over the body remains
+        #expect(f.storage.sent.isEmpty)
+    }
+
     @Test func aValidSignatureIsServedAndMalformedBodiesAreStillSerializationErrors() {
         let f = Self.fixture()
         let answer = Self.call(f, "GetItem", Self.getA, as: "AKADMIN")
