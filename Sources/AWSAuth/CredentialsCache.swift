@@ -26,7 +26,6 @@ package final class CredentialsCache: Sendable {
     /// A snapshot for monitoring. Holds no secret.
     package struct Status: Sendable, Equatable {
         package var source: String
-        package var accessKeyID: String?
         /// Unix seconds; nil for long-term keys or when there are no credentials.
         package var expiration: Double?
         package var usable: Bool
@@ -61,7 +60,6 @@ package final class CredentialsCache: Sendable {
         return state.withLockedValue { state in
             Status(
                 source: provider.source,
-                accessKeyID: state.credentials?.accessKeyID,
                 expiration: state.credentials?.expiration,
                 usable: state.credentials.map { $0.expiration.map { $0 > now } ?? true } ?? false,
                 lastError: state.lastError?.message,

@@ -9,14 +9,11 @@ import NIOHTTP1
 package final class CredentialsHTTP: CredentialsHTTPClient {
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let caFile: String?
     private let clients = NIOLockedValueBox([String: UpstreamClient]())
 
-    /// `caFile` adds a private CA for `https://` endpoints (a test STS, a private endpoint).
-    package init(group: any EventLoopGroup, logger: Logger, caFile: String? = nil) {
+    package init(group: any EventLoopGroup, logger: Logger) {
         self.group = group
         self.logger = logger
-        self.caFile = caFile
     }
 
     package func send(_ request: CredentialsHTTPRequest) async throws -> CredentialsHTTPResponse {
@@ -25,7 +22,7 @@ package final class CredentialsHTTP: CredentialsHTTPClient {
         let client = try clients.withLockedValue { clients throws(UpstreamError) -> UpstreamClient in
             let key = "\(endpoint.url)|\(timeout.nanoseconds)"
             if let client = clients[key] { return client }
-            var configuration = try UpstreamConfiguration(endpoint: endpoint, caFile: caFile)
+            var configuration = try UpstreamConfiguration(endpoint: endpoint)
             configuration.connectTimeout = timeout
             configuration.responseTimeout = timeout
             configuration.maxIdleConnectionsPerLoop = 1

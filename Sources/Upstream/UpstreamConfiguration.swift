@@ -48,10 +48,11 @@ package struct UpstreamConfiguration: Sendable {
             tls: endpoint.isTLS ? try UpstreamTLS(serverHostname: endpoint.host, caFile: caFile) : nil)
     }
 
+    /// The server's endpoint, without a path.
+    package var endpoint: UpstreamEndpoint { UpstreamEndpoint(isTLS: tls != nil, host: host, port: port) }
+
     /// `host[:port]` as a `Host` header names the server (the port left out when it is the scheme's default).
-    package var authority: String {
-        UpstreamEndpoint(isTLS: tls != nil, host: host, port: port).authority
-    }
+    package var authority: String { endpoint.authority }
 }
 
 /// TLS to the storage server: the certificate must chain to the system's trust store (or the added CA file)

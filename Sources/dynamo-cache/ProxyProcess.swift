@@ -21,44 +21,38 @@ struct ProxyProcess {
         let allocator = Jemalloc.version()
         logger.info("allocator", metadata: ["jemalloc": "\(allocator ?? "not linked")"])
 
+        // Files first: they need no event loop, and a bad one stops the start before anything runs.
+        let authenticator = try settings.clientCredentialsFile.map { file in
+            ClientAuthenticator(
+                clients: try ClientCredentialsFile.load(file), wallClock: { Int(Date().timeIntervalSince1970) })
+        }
+        let dataTLS = try settings.dataTLS.map { try ServerTLS(certificateFile: $0.certificate, keyFile: $0.key) }
+        let adminTLS = try settings.adminTLS.map { try ServerTLS(certificateFile: $0.certificate, keyFile: $0.key) }
+
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let credentialsHTTP = CredentialsHTTP(group: group, logger: logger)
         let credentials: CredentialsCache?
-        var signing: UpstreamSigning?
         do {
             credentials =
                 settings.signsRequests
                 ? try await ProxyCredentials.start(settings: settings, http: credentialsHTTP, logger: logger) : nil
-            if let credentials, let region = settings.region {
-                signing = UpstreamSigning(
-                    signer: RequestSigner(credentials: credentials, region: region),
-                    clock: { Int(Date().timeIntervalSince1970) })
-            }
         } catch {
             await credentialsHTTP.shutdown()
             try? await group.shutdownGracefully()
             throw error
+        }
+        let signing = credentials.flatMap { credentials in
+            settings.region.map { region in
+                UpstreamSigning(
+                    signer: RequestSigner(credentials: credentials, region: region),
+                    clock: { Int(Date().timeIntervalSince1970) })
+            }
         }
         let upstream = UpstreamClient(configuration: settings.upstream, group: group, logger: logger, signing: signing)
         let streams =
             settings.streamsHaveTheirOwnEndpoint
             ? UpstreamClient(configuration: settings.streamsUpstream, group: group, logger: logger, signing: signing)
             : nil
-        let authenticator: ClientAuthenticator?
-        let dataTLS: ServerTLS?
-        let adminTLS: ServerTLS?
-        do {
-            authenticator = try settings.clientCredentialsFile.map { file in
-                ClientAuthenticator(
-                    clients: try ClientCredentialsFile.load(file), wallClock: { Int(Date().timeIntervalSince1970) })
-            }
-            dataTLS = try settings.dataTLS.map { try ServerTLS(certificateFile: $0.certificate, keyFile: $0.key) }
-            adminTLS = try settings.adminTLS.map { try ServerTLS(certificateFile: $0.certificate, keyFile: $0.key) }
-        } catch {
-            await credentialsHTTP.shutdown()
-            try? await group.shutdownGracefully()
-            throw error
-        }
         if authenticator == nil, !settings.listen.isLoopback {
             if settings.signsRequests {
                 logger.warning(
@@ -145,9 +139,7 @@ struct ProxyProcess {
         do {
             let dataAddress = try await data.bind()
             let adminAddress = try await admin.bind()
-            let upstreamURL = UpstreamEndpoint(
-                isTLS: settings.upstream.tls != nil, host: settings.upstream.host, port: settings.upstream.port
-            ).url
+            let upstreamURL = settings.upstream.endpoint.url
             let announcement = ReadyLine(
                 line: "dynamo-cache ready: data=\(Self.url(dataAddress, tls: dataTLS != nil)) "
                     + "admin=\(Self.url(adminAddress, tls: adminTLS != nil))",

@@ -407,10 +407,7 @@ struct ServeSettings {
     }
 
     /// Whether the Streams API goes to its own endpoint rather than the storage server's.
-    var streamsHaveTheirOwnEndpoint: Bool {
-        streamsUpstream.host != upstream.host || streamsUpstream.port != upstream.port
-            || (streamsUpstream.tls == nil) != (upstream.tls == nil)
-    }
+    var streamsHaveTheirOwnEndpoint: Bool { streamsUpstream.endpoint != upstream.endpoint }
 }
 
 /// DynamoDB's public endpoints.
