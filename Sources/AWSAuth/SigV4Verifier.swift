@@ -217,32 +217,37 @@ package final class SigV4Verifier: Sendable {
         let (authorization, secret, amzDate) = try precheck(headers: headers, now: now, secret: secret)
         guard authorization.signedHeaders.contains("host") else { throw .mismatch }
 
-        // The signed headers' values as received, in the client's (sorted) order of names; one pass over the
-        // headers, a lookup for those whose length some signed name has.
-        var position: [String: Int] = [:]
-        var lengths: Set<Int> = []
-        for (index, name) in authorization.signedHeaders.enumerated() {
-            position[name] = index
-            lengths.insert(name.utf8.count)
-        }
-        var values = [[String]](repeating: [], count: authorization.signedHeaders.count)
+        // The signed headers' values as received, in the client's (sorted) order of names: one pass over the
+        // headers, a binary search of the names for each.
+        let names = authorization.signedHeaders  // sorted, distinct, at most 64 (checked when parsed)
+        var values = [String?](repeating: nil, count: names.count)
         var unsignedTarget = false
-        for header in headers where lengths.contains(header.name.utf8.count) || header.name.utf8.count == 12 {
-            let name = Self.lowercased(header.name)
-            if let index = position[name] {
-                values[index].append(header.value)
+        for header in headers {
+            let name = Self.lowercased(header.name)  // no copy for the lower-case names SDKs send
+            var low = 0
+            var high = names.count
+            while low < high {
+                let middle = (low + high) / 2
+                if names[middle] < name { low = middle + 1 } else { high = middle }
+            }
+            if low < names.count, names[low] == name {
+                if values[low] == nil {
+                    values[low] = header.value
+                } else {
+                    values[low]!.append(",")  // in place: many repeats stay linear
+                    values[low]!.append(header.value)
+                }
             } else if name == "x-amz-target" {
                 unsignedTarget = true
             }
         }
         // The operation must be covered, or a captured request could be replayed as another one.
         guard !unsignedTarget else { throw .incomplete("'X-Amz-Target' must be a signed header.") }
-        guard !values.contains(where: \.isEmpty) else { throw .mismatch }
+        guard !values.contains(where: { $0 == nil }) else { throw .mismatch }
         var canonicalHeaders: [(name: String, value: String)] = []
         canonicalHeaders.reserveCapacity(values.count)
-        for (index, name) in authorization.signedHeaders.enumerated() {
-            let joined = values[index].count == 1 ? values[index][0] : values[index].joined(separator: ",")
-            canonicalHeaders.append((name: name, value: SigV4.canonicalHeaderValue(joined)))
+        for (index, name) in names.enumerated() {
+            canonicalHeaders.append((name: name, value: SigV4.canonicalHeaderValue(values[index]!)))
         }
         let path: Substring
         let query: Substring

@@ -79,6 +79,18 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // What the head alone is checked for (key, date, scope) before a large body is read.
+    Benchmark("precheck-client-getitem-1k") { benchmark in
+        let verifier = SigV4Verifier()
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<1_000 {
+                blackHole(
+                    try! verifier.precheck(
+                        headers: clientHeaders, now: now, secret: { $0 == "AKIDCLIENT" ? "client-secret" : nil }))
+            }
+        }
+    }
+
     // The primitives a signature is made of, to tell their cost from the text handling around them.
     Benchmark("sha256-1kb-1k") { benchmark in
         let kilobyte = [UInt8](repeating: 7, count: 1024)
