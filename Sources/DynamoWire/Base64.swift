@@ -25,7 +25,7 @@ enum Base64 {
         return bits != 6 && padding <= 2 && (padding == 0 || length % 4 == 0)
     }
 
-    private static func sextet(_ byte: UInt8) -> UInt8? {
+    static func sextet(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte - UInt8(ascii: "A")
         case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - UInt8(ascii: "a") + 26

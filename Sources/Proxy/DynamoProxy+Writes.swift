@@ -17,19 +17,7 @@ extension DynamoProxy {
                 let outcome = WriteOutcome(answer)
                 switch outcome {
                 case .applied:
-                    let itemJSON = (try? call.object.member("Item")).flatMap { $0 }.map { value in
-                        call.object.body.getSlice(
-                            at: call.object.body.readerIndex + value.range.lowerBound,
-                            length: value.range.count
-                        )!
-                    }
-                    self.completePut(
-                        item: request.item,
-                        itemJSON: itemJSON,
-                        table: table,
-                        begun: begun,
-                        namespace: call.namespace
-                    )
+                    self.completePut(item: request.item, table: table, begun: begun, namespace: call.namespace)
                 case .notApplied:
                     break
                 case .tableNotFound:
@@ -171,13 +159,7 @@ extension DynamoProxy {
                     self.completeWrite(key, ticket: ticket, entry: ItemEntry.absent(namespace: call.namespace))
                 }
                 for put in puts where put.begun.map({ !unprocessed.contains($0.0) }) ?? true {
-                    self.completePut(
-                        item: put.item,
-                        itemJSON: nil,
-                        table: put.table,
-                        begun: put.begun,
-                        namespace: call.namespace
-                    )
+                    self.completePut(item: put.item, table: put.table, begun: put.begun, namespace: call.namespace)
                 }
                 return ProxyResponse(upstream: upstream).marked(.write)
             }
@@ -222,8 +204,7 @@ extension DynamoProxy {
                     case .put(let attributes):
                         if applied {
                             self.completePut(
-                                item: attributes, itemJSON: nil, table: item.tableName, begun: started,
-                                namespace: call.namespace)
+                                item: attributes, table: item.tableName, begun: started, namespace: call.namespace)
                         } else {
                             self.dropEveryKey(of: attributes, in: item.tableName)
                         }
@@ -270,27 +251,24 @@ extension DynamoProxy {
         return ItemKey(table: table, key: key)
     }
 
-    /// An acknowledged put: store the item when the key is confirmed now and the write was tracked from its
-    /// start under that key; otherwise drop every key the item could have.
-    func completePut(
-        item: AttributeMap,
-        itemJSON: ByteBuffer?,
-        table: String,
-        begun: (ItemKey, WriteTicket)?,
-        namespace: Namespace
-    ) {
+    /// An acknowledged put: store the item when the key is confirmed now, the write was tracked from its start
+    /// under that key, and the item is spelled as the storage server keeps it; otherwise drop every key the item
+    /// could have, so the next read fetches the server's own copy.
+    ///
+    /// The item is re-encoded from its parsed form rather than copied from the request, so members DynamoDB
+    /// ignores (a `null` datatype, an unknown one) never reach a reader.
+    func completePut(item: AttributeMap, table: String, begun: (ItemKey, WriteTicket)?, namespace: Namespace) {
         guard let key = confirmedKey(of: item, in: table), let (startedKey, ticket) = begun, startedKey == key else {
             dropEveryKey(of: item, in: table)
             return
         }
-        let json: ByteBuffer
-        if let itemJSON {
-            json = itemJSON
-        } else {
-            var encoded = allocator.buffer(capacity: 256)
-            item.encode(into: &encoded)
-            json = encoded
+        guard item.isInStoredForm else {
+            statistics.invalidated(.nonCanonical)
+            dropEveryKey(of: item, in: table)
+            return
         }
+        var json = allocator.buffer(capacity: 256)
+        item.encode(into: &json)
         completeWrite(key, ticket: ticket, entry: ItemEntry(namespace: namespace, itemJSON: json, allocator: allocator))
     }
 

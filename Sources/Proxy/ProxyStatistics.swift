@@ -104,7 +104,7 @@ package enum OutcomeLabel: Int, CaseIterable, Sendable {
 
 /// Why cache entries were dropped: a closed set.
 package enum InvalidationCause: Int, CaseIterable, Sendable {
-    case write, conditionFailed, unknownOutcome, tableOperation, partiql, notFound, flush
+    case write, conditionFailed, unknownOutcome, tableOperation, partiql, notFound, flush, nonCanonical
 
     package var name: String {
         switch self {
@@ -115,6 +115,7 @@ package enum InvalidationCause: Int, CaseIterable, Sendable {
         case .partiql: "partiql"
         case .notFound: "not_found"
         case .flush: "flush"
+        case .nonCanonical: "non_canonical"
         }
     }
 }

@@ -267,6 +267,69 @@ import Upstream
         #expect(after.isDone == false, "the racing fill must have been discarded")
     }
 
+    // MARK: Numbers and binaries in the storage server's form
+
+    @Test func aPutSpelledAsTheServerKeepsItIsStoredReEncodedFromItsParsedForm() {
+        let f = ProxyFixture()
+        learnSchema(f)
+        // Members DynamoDB ignores (a null datatype, an unknown one) and spacing never reach a reader.
+        let write = f.call(
+            "PutItem",
+            #"{"TableName":"users","Item":{ "id" : {"S":"a","N":null}, "v":{"N":"-2.5","X":1}, "b":{"BS":["AA=="]} }}"#
+        )
+        f.storage.answer("{}")
+        #expect(write.status == "write")
+        let hit = f.call("GetItem", Self.getA)
+        #expect(hit.status == "hit")
+        #expect(hit.body == #"{"Item":{"id":{"S":"a"},"v":{"N":"-2.5"},"b":{"BS":["AA=="]}}}"#)
+        #expect(f.proxy.statistics.invalidations[InvalidationCause.nonCanonical.rawValue].value == 0)
+    }
+
+    @Test(arguments: [
+        #"{"TableName":"users","Item":{"id":{"S":"a"},"v":{"N":"2.50"}}}"#,
+        #"{"TableName":"users","Item":{"id":{"S":"a"},"m":{"M":{"l":{"L":[{"NS":["1","1e2"]}]}}}}}"#,
+        #"{"TableName":"users","Item":{"id":{"S":"a"},"b":{"B":"AQ"}}}"#,
+    ])
+    func aPutSpelledOtherwiseEvictsSoTheNextReadReturnsTheServersForm(_ put: String) {
+        let f = ProxyFixture()
+        fillA(f)
+        let write = f.call("PutItem", put)
+        f.storage.answer("{}")
+        #expect(write.status == "write")
+        #expect(f.proxy.statistics.invalidations[InvalidationCause.nonCanonical.rawValue].value == 1)
+        let miss = f.call("GetItem", Self.getA)
+        #expect(miss.isDone == false, "the entry must have been dropped, not stored as the request spelled it")
+        let serverForm = #"{"Item":{"id":{"S":"a"},"v":{"N":"2.5"}}}"#
+        f.storage.answer(serverForm)
+        #expect(miss.status == "miss")
+        let hit = f.call("GetItem", Self.getA)
+        #expect(hit.status == "hit")
+        #expect(hit.body == serverForm)
+    }
+
+    @Test func batchAndTransactionPutsFollowTheSameRule() {
+        let f = ProxyFixture()
+        learnSchema(f)
+        let batch = f.call(
+            "BatchWriteItem",
+            #"{"RequestItems":{"users":[{"PutRequest":{"Item":{"id":{"S":"a"},"v":{"N":"1.0"}}}},{"PutRequest":{"Item":{"id":{"S":"b"},"v":{"N":"1"}}}}]}}"#
+        )
+        f.storage.answer(#"{"UnprocessedItems":{}}"#)
+        #expect(batch.isDone)
+        #expect(f.call("GetItem", Self.getA).isDone == false)
+        f.storage.answer(#"{"Item":{"id":{"S":"a"},"v":{"N":"1"}}}"#)
+        #expect(f.call("GetItem", #"{"TableName":"users","Key":{"id":{"S":"b"}}}"#).status == "hit")
+        let transaction = f.call(
+            "TransactWriteItems",
+            #"{"TransactItems":[{"Put":{"TableName":"users","Item":{"id":{"S":"c"},"v":{"NS":["+1"]}}}},{"Put":{"TableName":"users","Item":{"id":{"S":"d"},"v":{"NS":["1"]}}}}]}"#
+        )
+        f.storage.answer("{}")
+        #expect(transaction.isDone)
+        #expect(f.call("GetItem", #"{"TableName":"users","Key":{"id":{"S":"c"}}}"#).isDone == false)
+        #expect(f.call("GetItem", #"{"TableName":"users","Key":{"id":{"S":"d"}}}"#).status == "hit")
+        #expect(f.proxy.statistics.invalidations[InvalidationCause.nonCanonical.rawValue].value == 2)
+    }
+
     @Test func partiQLWritesAndTableChangesDropTheTable() {
         let f = ProxyFixture()
         fillA(f)

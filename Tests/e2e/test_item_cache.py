@@ -251,12 +251,13 @@ def test_stats_count_hits(pair, real_proxy, name):
 
 
 def test_items_stored_by_writes_are_served_as_the_server_would(pair, name):
-    """PutItem, BatchWriteItem and TransactWriteItems puts store the written item itself (the proxy re-encodes
-    the latter two): what it then answers from memory, whole or projected, must equal the server's answer, for
-    every attribute type, odd numbers and strings included."""
+    """PutItem, BatchWriteItem and TransactWriteItems puts store the written item itself, re-encoded: what the
+    proxy then answers from memory, whole or projected, must equal the server's answer, for every attribute type
+    and odd strings. Its numbers are spelled as DynamoDB keeps them (the next test covers the other spellings)."""
     from test_data_plane import RICH_ITEM
     create_table(pair, name)
-    rich = dict(RICH_ITEM, ctl=S("\u0001\u001f\u007f\u2028 \t/"), sci=N("1.50E+3"), negzero=N("-0"), zeros=N("0.00"))
+    rich = dict(RICH_ITEM, num=N("1.5"), ns={"NS": ["3", "1", "-2"]}, ctl=S("\u0001\u001f\u007f\u2028 \t/"),
+                sci=N("1500"), zero=N("0"), tiny=N("0.0001"))
     pair.ddb("put_item", TableName=name, Item=dict(rich, pk=S("put")))
     pair.ddb("batch_write_item", RequestItems={name: [{"PutRequest": {"Item": dict(rich, pk=S("batch"))}}]})
     pair.ddb("transact_write_items", TransactItems=[{"Put": {"TableName": name, "Item": dict(rich, pk=S("tx"))}}])
@@ -267,5 +268,37 @@ def test_items_stored_by_writes_are_served_as_the_server_would(pair, name):
                  ProjectionExpression="bin, bs, ns, #m.#x, #m.#ab, sci, ctl",  # ("list" is a reserved word)
                  ExpressionAttributeNames={"#m": "map", "#x": "#x", "#ab": "a.b"})
     pair.ddb("batch_get_item", RequestItems={name: {"Keys": keys}}, expect_cache="hit")
-    pair.ddb("batch_get_item", RequestItems={name: {"Keys": keys, "ProjectionExpression": "bs, sci, negzero"}},
+    pair.ddb("batch_get_item", RequestItems={name: {"Keys": keys, "ProjectionExpression": "bs, sci, zero"}},
              expect_cache="hit")
+
+
+def test_numbers_not_spelled_as_dynamodb_keeps_them_are_not_cached_from_the_write(pair, real_proxy, name):
+    """DynamoDB trims numbers ("2.50" reads back "2.5") and answers binaries as padded Base64, so an item whose
+    numbers or binaries are spelled otherwise is not stored from the request: the write evicts its key, the next
+    read fetches the server's own form (moto keeps the request's, so here that is "2.50") and caches that."""
+    create_table(pair, name)
+    canonical = {"pk": S("c"), "n": N("2.5"), "ns": {"NS": ["1", "-0.5"]}, "l": {"L": [{"M": {"x": N("10")}}]}}
+    odd = {
+        "number": {"pk": S("n"), "n": N("2.50")},
+        "exponent": {"pk": S("e"), "n": N("1e2")},
+        "negative zero": {"pk": S("z"), "n": N("-0")},
+        "nested in a list": {"pk": S("l"), "l": {"L": [{"M": {"x": N("007")}}]}},
+        "number set": {"pk": S("s"), "ns": {"NS": ["1", "+2"]}},
+    }
+    before = admin_invalidations(real_proxy, "non_canonical")
+    pair.ddb("put_item", TableName=name, Item=canonical)
+    pair.ddb("get_item", TableName=name, Key={"pk": S("c")}, expect_cache="hit")
+    for item in odd.values():
+        pair.ddb("put_item", TableName=name, Item=item)
+        pair.ddb("get_item", TableName=name, Key={"pk": item["pk"]}, expect_cache="miss")
+        pair.ddb("get_item", TableName=name, Key={"pk": item["pk"]}, expect_cache="hit")
+    assert admin_invalidations(real_proxy, "non_canonical") == before + len(odd)
+
+
+def admin_invalidations(proxy, cause):
+    """The proxy's count of invalidations with `cause`, read from its Prometheus endpoint."""
+    r = admin_request(proxy.admin_port, "GET", "/metrics")
+    assert r.status == 200, f"GET /metrics: HTTP {r.status}"
+    line = f'dynamocache_invalidations_total{{cause="{cause}"}} '
+    values = [l[len(line):] for l in r.body.decode().splitlines() if l.startswith(line)]
+    return int(float(values[0])) if values else 0

@@ -67,7 +67,8 @@ VALUES = {
     "outcome": {"hit", "miss", "partial", "bypass", "write", "rejected"},
     "cache": {"item", "query", "scan"},
     "kind": {"unreachable", "timeout", "connection_lost", "invalid_response", "tls_refused", "no_credentials"},
-    "cause": {"write", "condition_failed", "unknown_outcome", "table_operation", "partiql", "not_found", "flush"},
+    "cause": {"write", "condition_failed", "unknown_outcome", "table_operation", "partiql", "not_found", "flush",
+              "non_canonical"},
 }
 TARGET_LABELS = {"job", "instance"}
 OTHER_METRICS = {"up": set()}  # Prometheus's own scrape metric
