@@ -51,24 +51,29 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
 
     // MARK: Operations
 
-    @inlinable mutating func get(_ key: Key, now: UInt64) -> Value? {
+    @inlinable mutating func get(_ key: Key, now: UInt64, discards: @Sendable (Value) -> Bool) -> Value? {
         if let slot = index[key], let value = records[Int(slot)]!.value {
-            if records[Int(slot)]!.expiresAt > now {
+            if records[Int(slot)]!.expiresAt > now, !discards(value) {
                 stats.hits += 1
                 moveToFront(slot)
                 return value
             }
-            expire(slot)
+            reclaim(slot, now: now)
         }
         stats.misses += 1
         return nil
     }
 
-    @inlinable mutating func lookup(_ key: Key, now: UInt64, accept: @Sendable (Value) -> Bool) -> CacheLookup<Value> {
+    @inlinable mutating func lookup(
+        _ key: Key,
+        now: UInt64,
+        discards: @Sendable (Value) -> Bool,
+        accept: @Sendable (Value) -> Bool
+    ) -> CacheLookup<Value> {
         if let slot = index[key] {
             let record = records[Int(slot)]!
-            if record.value != nil, record.expiresAt <= now {
-                expire(slot)
+            if let value = record.value, record.expiresAt <= now || discards(value) {
+                reclaim(slot, now: now)
             } else {
                 moveToFront(slot)
                 if let value = record.value, accept(value) {
@@ -133,18 +138,6 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         stats.invalidations += 1
     }
 
-    @inlinable mutating func invalidateGroup(_ group: UInt64) {
-        var slot = head
-        while slot != Self.none {
-            let next = records[Int(slot)]!.next
-            if records[Int(slot)]!.key.group == group {
-                remove(slot)
-                stats.invalidations += 1
-            }
-            slot = next
-        }
-    }
-
     @inlinable mutating func removeAll() {
         let capacity = stats.capacityBytes
         let kept = stats
@@ -161,12 +154,14 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         stats.capacityBytes = capacity
     }
 
-    @inlinable mutating func sweep(now: UInt64, examine: Int) {
+    @inlinable mutating func sweep(now: UInt64, examine: Int, discards: @Sendable (Value) -> Bool) {
         guard !records.isEmpty else { return }
         for _ in 0..<min(examine, records.count) {
             if sweepCursor >= records.count { sweepCursor = 0 }
-            if let record = records[sweepCursor], record.value != nil, record.expiresAt <= now {
-                expire(Int32(sweepCursor))
+            if let record = records[sweepCursor], let value = record.value,
+                record.expiresAt <= now || discards(value)
+            {
+                reclaim(Int32(sweepCursor), now: now)
             }
             sweepCursor += 1
         }
@@ -243,8 +238,14 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         }
     }
 
-    @inlinable mutating func expire(_ slot: Int32) {
-        stats.expirations += 1
+    /// Removes a stored value that may no longer be served: expired, or discarded by its owner (counted as an
+    /// invalidation, which is what its owner did to it).
+    @inlinable mutating func reclaim(_ slot: Int32, now: UInt64) {
+        if records[Int(slot)]!.expiresAt <= now {
+            stats.expirations += 1
+        } else {
+            stats.invalidations += 1
+        }
         remove(slot)
     }
 

@@ -13,20 +13,22 @@
 //   (memcache leases, Nishtala et al., NSDI'13). Two writes to one key in flight at once leave the key empty
 //   rather than guess their order.
 //
+// - Dropping a set of entries (a table's) is O(1) for the store: their owner marks them, and `discards` says so.
+//   A discarded value is never served; it is reclaimed when a lookup meets it, by the sweep, or by eviction, and
+//   a fill or write that lands one simply stores a value nobody will be served.
+//
 // Concurrency: keys are spread over a power-of-two number of shards by `key.stripeHash & mask`; each shard has
 // its own Mutex and nothing is global, so the hot path takes one uncontended lock. No operation holds two shard
-// locks; group operations (flush a table) take the shard locks one after another.
+// locks; whole-store operations take the shard locks one after another.
 //
 // Time is an input: every call that needs it takes `now` (nanoseconds on a monotonic clock); the store never
 // reads a clock, so tests drive time by hand.
 
 import Synchronization
 
-/// A key of the store. `stripeHash` picks the shard and must be well mixed; `group` names a set of keys that
-/// can be dropped together (e.g. one table's entries).
+/// A key of the store. `stripeHash` picks the shard and must be well mixed.
 public protocol CacheKey: Hashable, Sendable {
     var stripeHash: UInt64 { get }
-    var group: UInt64 { get }
 }
 
 /// Settings of one store.
@@ -94,9 +96,13 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
 
     @usableFromInline let stripes: [Stripe]
     @usableFromInline let mask: UInt64
+    /// Whether a stored value was dropped by its owner (see the design note); checked before serving it.
+    @usableFromInline let discards: @Sendable (Value) -> Bool
     public let configuration: CacheStoreConfiguration
 
-    public init(configuration: CacheStoreConfiguration) {
+    public init(configuration: CacheStoreConfiguration, discards: @escaping @Sendable (Value) -> Bool = { _ in false })
+    {
+        self.discards = discards
         var count = 1
         while count < max(1, configuration.shardCount) { count <<= 1 }
         self.configuration = configuration
@@ -118,7 +124,7 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     /// Returns the live value of `key`, or nil; counts a hit or a miss. Does not extend its TTL.
     @inlinable
     public func get(_ key: Key, now: UInt64) -> Value? {
-        stripes[shard(key)].mutex.withLock { $0.get(key, now: now) }
+        stripes[shard(key)].mutex.withLock { $0.get(key, now: now, discards: discards) }
     }
 
     /// Returns the live value, or a ticket for a fill of the key that will be discarded if the key changes first.
@@ -127,7 +133,7 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     @inlinable
     public func lookup(_ key: Key, now: UInt64, accept: @Sendable (Value) -> Bool = { _ in true }) -> CacheLookup<Value>
     {
-        stripes[shard(key)].mutex.withLock { $0.lookup(key, now: now, accept: accept) }
+        stripes[shard(key)].mutex.withLock { $0.lookup(key, now: now, discards: discards, accept: accept) }
     }
 
     /// Stores the result of a fill unless the key was written, invalidated or evicted since `ticket` was taken.
@@ -170,20 +176,17 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
         stripes[shard(key)].mutex.withLock { $0.invalidate(key) }
     }
 
-    /// Drops every key of `group`, and fills in flight for them. Walks every shard: for rare events only.
-    public func invalidateGroup(_ group: UInt64) {
-        for stripe in stripes { stripe.mutex.withLock { $0.invalidateGroup(group) } }
-    }
-
     /// Drops everything.
     public func removeAll() {
         for stripe in stripes { stripe.mutex.withLock { $0.removeAll() } }
     }
 
-    /// Reclaims up to `limitPerShard` expired entries per shard, examining a bounded number of records, so a
-    /// periodic call keeps memory of dead entries low without long lock holds.
+    /// Reclaims expired and discarded entries, examining up to `examinePerShard` records per shard, so a periodic
+    /// call keeps memory of dead entries low without long lock holds.
     public func sweep(now: UInt64, examinePerShard: Int = 256) {
-        for stripe in stripes { stripe.mutex.withLock { $0.sweep(now: now, examine: examinePerShard) } }
+        for stripe in stripes {
+            stripe.mutex.withLock { $0.sweep(now: now, examine: examinePerShard, discards: discards) }
+        }
     }
 
     /// Counters summed over the shards.

@@ -24,7 +24,8 @@ package struct GetItemResponse: Sendable {
         consumedCapacity: ConsumedCapacityRequest?,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: (itemJSON?.readableBytes ?? 0) + 96)
+        // Exactly `{"Item":}` around the item without consumed capacity: cache entries keep this buffer.
+        var buffer = allocator.buffer(capacity: (itemJSON?.readableBytes ?? 0) + (consumedCapacity == nil ? 9 : 96))
         buffer.writeStaticString("{")
         if var itemJSON {
             buffer.writeStaticString(#""Item":"#)

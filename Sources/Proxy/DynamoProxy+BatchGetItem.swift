@@ -2,6 +2,22 @@ import CacheCore
 import DynamoWire
 import NIOCore
 
+/// How one table of a BatchGetItem is read: through the cache (with its projection, and the table's incarnation
+/// for the entries its misses fill) or not at all (strongly consistent, or not cacheable).
+private struct BatchTableRead: Sendable {
+    /// Nil when the table's keys go to the storage server as asked and nothing of it is stored.
+    var plan: ProjectionPlan?
+    var incarnation: TableIncarnation?
+    /// Per key of the request's table: whether it goes to the storage server.
+    var sent: [Bool] = []
+    /// The fill tickets of the keys that missed.
+    var tickets: [CanonicalKey: FillTicket] = [:]
+
+    var isCached: Bool { plan != nil }
+    /// Whether the storage server is asked for whole items, which the proxy projects itself.
+    var fetchesWholeItems: Bool { plan.map { !$0.isWholeItem } ?? false }
+}
+
 extension DynamoProxy {
     /// Eventually consistent BatchGetItem: keys found in memory are answered from it; the rest go to the storage
     /// server in one request (whole items, so the cache can keep them), and the answer merges both. Unprocessed
@@ -12,34 +28,30 @@ extension DynamoProxy {
             return .deferred(passThrough(call, status: .bypass))
         }
         var builder = BatchGetItemResponseBuilder(request: request)
-        var keep: [[Bool]] = []
-        var tickets: [[CanonicalKey: FillTicket]] = []
-        var plans: [ProjectionPlan?] = []
-        var fullItemTables = Set<Int>()
+        var reads: [BatchTableRead] = []
         var hits = 0
         let now = clock()
         let namespace = call.namespace
         for (index, table) in request.tables.enumerated() {
-            var plan = table.consistentRead ? nil : ProjectionPlan(table.projection)
-            if let candidate = plan, let first = table.keys.first,
-                !tables.noteCandidate(table.tableName, attributes: first.attributes.entries.map(\.name))
-                    || (!candidate.isWholeItem && !configuration.rewriteRequests)
+            var read = BatchTableRead()
+            if !table.consistentRead, let plan = ProjectionPlan(table.projection), let first = table.keys.first,
+                plan.isWholeItem || configuration.rewriteRequests,
+                let incarnation = tables.noteCandidate(
+                    table.tableName, attributes: first.attributes.entries.map(\.name))
             {
-                plan = nil
+                read.plan = plan
+                read.incarnation = incarnation
             }
-            plans.append(plan)
-            var row: [Bool] = []
-            var tableTickets: [CanonicalKey: FillTicket] = [:]
             for key in table.keys {
-                guard let plan else {
-                    row.append(true)
+                guard let plan = read.plan else {
+                    read.sent.append(true)
                     continue
                 }
                 let itemKey = ItemKey(table: table.tableName, key: key.canonical)
                 switch items.lookup(itemKey, now: now, accept: { $0.namespace == namespace }) {
                 case .hit(let entry):
                     hits += 1
-                    row.append(false)
+                    read.sent.append(false)
                     if let range = entry.itemRange {
                         let json = entry.body.getSlice(at: range.lowerBound, length: range.count)!
                         builder.addItem(
@@ -48,20 +60,21 @@ extension DynamoProxy {
                         )
                     }
                 case .miss(let ticket):
-                    row.append(true)
-                    tableTickets[key.canonical] = ticket
+                    read.sent.append(true)
+                    read.tickets[key.canonical] = ticket
                 }
             }
-            if let plan, !plan.isWholeItem { fullItemTables.insert(index) }
-            keep.append(row)
-            tickets.append(tableTickets)
+            reads.append(read)
         }
-        let missing = keep.joined().contains(true)
+        let missing = reads.contains { $0.sent.contains(true) }
         if missing && hits > 0 && !configuration.rewriteRequests {
             // Sending only the missing keys would change the signed body; forward the request as it is.
             return .deferred(passThrough(call, status: .miss))
         }
-        guard let body = request.upstreamBody(keeping: keep, fullItemTables: fullItemTables, allocator: allocator)
+        let fullItemTables = Set(reads.indices.filter { reads[$0].fetchesWholeItems })
+        guard
+            let body = request.upstreamBody(
+                keeping: reads.map(\.sent), fullItemTables: fullItemTables, allocator: allocator)
         else {
             return .immediate(composed(body: builder.compose(allocator: allocator)).marked(.hit))
         }
@@ -70,22 +83,19 @@ extension DynamoProxy {
         // back as the server sent it; the cache only keeps what it returned.
         let passThrough = hits == 0 && fullItemTables.isEmpty
         return .deferred(
-            send(call, body: passThrough ? nil : body).map {
-                [builder, plans, tickets, fullItemTables] answer in
+            send(call, body: passThrough ? nil : body).map { [builder, reads] answer in
                 var builder = builder
                 guard case .response(let upstream) = answer, upstream.head.status == .ok,
                     let parsed = try? BatchGetItemResponse(parsing: upstream.body)
                 else {
-                    if answer.errorCode == "ResourceNotFoundException" {
-                        for table in request.tables { self.flush(table: table.tableName, cause: .notFound) }
-                    }
+                    self.forgetIfMissing(answer, tables: request.tables.map(\.tableName))
                     return self.response(for: answer).marked(status)
                 }
-                self.storeBatch(parsed, request: request, plans: plans, tickets: tickets, namespace: namespace)
+                self.storeBatch(parsed, request: request, reads: reads, namespace: namespace)
                 if passThrough { return ProxyResponse(upstream: upstream).marked(status) }
                 for (position, table) in parsed.responses.enumerated() {
-                    guard let index = request.tableIndex(named: table.tableName), fullItemTables.contains(index),
-                        let plan = plans[index]
+                    guard let index = request.tableIndex(named: table.tableName), reads[index].fetchesWholeItems,
+                        let plan = reads[index].plan
                     else { continue }
                     for range in parsed.itemRanges[position] {
                         builder.addItem(
@@ -98,23 +108,22 @@ extension DynamoProxy {
         )
     }
 
-    /// Stores what the storage server returned for the cacheable tables, and records as absent every requested
-    /// key it neither returned nor left unprocessed.
+    /// Stores what the storage server returned for the cached tables, and records as absent every requested key
+    /// it neither returned nor left unprocessed.
     private func storeBatch(
         _ parsed: BatchGetItemResponse,
         request: BatchGetItemRequest,
-        plans: [ProjectionPlan?],
-        tickets: [[CanonicalKey: FillTicket]],
+        reads: [BatchTableRead],
         namespace: Namespace
     ) {
-        var remaining = tickets
+        var remaining = reads.map(\.tickets)
         for table in parsed.unprocessedKeys {
             guard let index = request.tableIndex(named: table.tableName) else { continue }
             for key in table.keys { remaining[index][key.canonical] = nil }
         }
         let now = clock()
         for (position, table) in parsed.responses.enumerated() {
-            guard let index = request.tableIndex(named: table.tableName), plans[index] != nil,
+            guard let index = request.tableIndex(named: table.tableName), let incarnation = reads[index].incarnation,
                 let names = request.tables[index].keys.first?.attributes.entries.map(\.name)
             else { continue }
             for (item, range) in zip(table.items, parsed.itemRanges[position]) {
@@ -122,7 +131,8 @@ extension DynamoProxy {
                     continue
                 }
                 remaining[index][canonical] = nil
-                let entry = ItemEntry(namespace: namespace, itemJSON: parsed.slice(range), allocator: allocator)
+                let entry = ItemEntry(
+                    namespace: namespace, incarnation: incarnation, itemJSON: parsed.slice(range), allocator: allocator)
                 items.completeFill(
                     ItemKey(table: request.tables[index].tableName, key: canonical),
                     ticket: ticket,
@@ -132,11 +142,13 @@ extension DynamoProxy {
                     now: now
                 )
             }
-            confirmSchema(request.tables[index].tableName, attributes: names)
+            apply([.confirmSchema(table: request.tables[index].tableName, attributes: names)])
         }
-        for (index, table) in request.tables.enumerated() where plans[index] != nil {
+        for (index, table) in request.tables.enumerated() {
+            guard let incarnation = reads[index].incarnation else { continue }
             for (canonical, ticket) in remaining[index] {
-                let entry = ItemEntry.absent(namespace: namespace)
+                let entry = ItemEntry(
+                    namespace: namespace, incarnation: incarnation, itemJSON: nil, allocator: allocator)
                 items.completeFill(
                     ItemKey(table: table.tableName, key: canonical),
                     ticket: ticket,

@@ -29,7 +29,7 @@ extension DynamoProxy {
             return .deferred(passThrough(call, status: .bypass))
         }
         let keyNames = request.key.attributes.entries.map(\.name)
-        guard tables.noteCandidate(request.tableName, attributes: keyNames) else {
+        guard let incarnation = tables.noteCandidate(request.tableName, attributes: keyNames) else {
             return .deferred(passThrough(call, status: .bypass))
         }
         let key = ItemKey(table: request.tableName, key: request.key.canonical)
@@ -45,7 +45,8 @@ extension DynamoProxy {
                 // Fetching the whole item would change the signed body: forward as sent, store nothing.
                 return .deferred(passThrough(call, status: .miss))
             }
-            return .deferred(fill(call, request: request, plan: plan, key: key, ticket: ticket))
+            return .deferred(
+                fill(call, request: request, plan: plan, key: key, ticket: ticket, incarnation: incarnation))
         }
     }
 
@@ -80,7 +81,8 @@ extension DynamoProxy {
         request: GetItemRequest,
         plan: ProjectionPlan,
         key: ItemKey,
-        ticket: FillTicket
+        ticket: FillTicket,
+        incarnation: TableIncarnation
     ) -> EventLoopFuture<ProxyResponse> {
         let flight = ItemFlightKey(key: key, namespace: call.namespace, ticket: ticket)
         if case .follower(let shared) = itemFlights.join(flight, on: call.eventLoop) {
@@ -107,9 +109,7 @@ extension DynamoProxy {
                 let parsed = try? GetItemResponse(parsing: upstream.body)
             else {
                 self.itemFlights.complete(flight, with: .failed)
-                if answer.errorCode == "ResourceNotFoundException" {
-                    self.flush(table: request.tableName, cause: .notFound)
-                }
+                self.forgetIfMissing(answer, tables: [request.tableName])
                 return self.response(for: answer).marked(.miss)
             }
             let entry = self.storeFill(
@@ -120,10 +120,13 @@ extension DynamoProxy {
                     tableName: request.tableName
                 ) == nil,
                 namespace: call.namespace,
+                incarnation: incarnation,
                 key: key,
                 ticket: ticket
             )
-            self.confirmSchema(request.tableName, attributes: request.key.attributes.entries.map(\.name))
+            self.apply([
+                .confirmSchema(table: request.tableName, attributes: request.key.attributes.entries.map(\.name))
+            ])
             self.itemFlights.complete(flight, with: .entry(entry))
             if plan.isWholeItem {
                 return ProxyResponse(upstream: upstream).marked(.miss)
@@ -152,15 +155,18 @@ extension DynamoProxy {
         parsed: GetItemResponse,
         exact: Bool,
         namespace: Namespace,
+        incarnation: TableIncarnation,
         key: ItemKey,
         ticket: FillTicket
     ) -> ItemEntry {
         let entry: ItemEntry
         if exact {
-            entry = ItemEntry.copying(namespace: namespace, body: body, itemRange: parsed.itemRange)
+            entry = ItemEntry.copying(
+                namespace: namespace, incarnation: incarnation, body: body, itemRange: parsed.itemRange)
         } else {
             entry = ItemEntry(
                 namespace: namespace,
+                incarnation: incarnation,
                 itemJSON: parsed.itemRange.map {
                     body.getSlice(at: body.readerIndex + $0.lowerBound, length: $0.count)!
                 },

@@ -12,7 +12,9 @@
 //   to be harmless) evicts every key the write touched; ConditionalCheckFailed evicts (our copy may be stale);
 //   an error that guarantees nothing was written leaves the cache as it was.
 // - Writes the proxy cannot map to keys (PartiQL, table operations, an unknown table schema) drop every entry
-//   of the tables they name, or everything when it cannot tell which.
+//   of the tables they name, or everything when it cannot tell which. A drop is O(1): it ends the table's
+//   incarnation, which every entry records (TableRegistry.swift).
+// - What each write does is planned as data (WritePlans.swift) and carried out in one place (CacheEffects.swift).
 // - Fills are leased (see CacheStore): a miss takes a ticket before it asks the storage server and stores the
 //   answer only if no write, invalidation or eviction of the key happened since. Concurrent misses of one key
 //   in one namespace share one upstream request (SingleFlight).
@@ -63,7 +65,8 @@ package final class DynamoProxy: Sendable {
                 capacityBytes: configuration.itemCacheBytes,
                 shardCount: configuration.shards,
                 maxEntryBytes: configuration.maxItemEntryBytes
-            )
+            ),
+            discards: { $0.incarnation.hasEnded }
         )
         queries = CacheStore(
             configuration: CacheStoreConfiguration(
@@ -139,11 +142,7 @@ package final class DynamoProxy: Sendable {
         switch operation {
         case .getItem: return getItem(call)
         case .batchGetItem: return batchGetItem(call)
-        case .putItem: return putItem(call)
-        case .updateItem: return updateItem(call)
-        case .deleteItem: return deleteItem(call)
-        case .batchWriteItem: return batchWriteItem(call)
-        case .transactWriteItems: return transactWriteItems(call)
+        case .putItem, .updateItem, .deleteItem, .batchWriteItem, .transactWriteItems: return keyedWrite(call)
         case .executeStatement, .batchExecuteStatement, .executeTransaction: return partiQL(call, operation)
         case .query, .scan: return queryOrScan(call, operation)
         case .describeTable: return describeTable(call)
@@ -181,19 +180,16 @@ package final class DynamoProxy: Sendable {
 
     // MARK: Admin
 
-    /// Drops every cache entry, or those of one table (its items, and its query and scan pages).
-    package func flush(table: String?, cause: InvalidationCause = .flush) {
-        statistics.invalidated(cause)
-        if let table {
-            let table = TableName.normalized(table)
-            tables.forget(table)
-            items.invalidateGroup(TableGroup.of(table))
-            queries.invalidateGroup(TableGroup.of(table))
-        } else {
-            tables.forgetAll()
+    /// The operator's flush: forgets one table (its items and its query and scan pages, at once, reclaimed
+    /// lazily), or everything, whose memory is then released at once.
+    package func flush(table: String?) {
+        guard let table else {
+            apply([.forgetAllTables(.flush)])
             items.removeAll()
             queries.removeAll()
+            return
         }
+        apply([.forgetTable(table, .flush)])
     }
 
     /// Reclaims expired entries a bounded number at a time; call it periodically.
@@ -252,11 +248,15 @@ package final class DynamoProxy: Sendable {
     /// Forwards a DynamoDB request untouched, forgetting the table when the server says it does not exist.
     func passThrough(_ call: Call, status: CacheStatus) -> EventLoopFuture<ProxyResponse> {
         send(call).map { answer in
-            if answer.errorCode == "ResourceNotFoundException", let table = try? call.object.tableName() {
-                self.flush(table: table, cause: .notFound)
-            }
+            self.forgetIfMissing(answer, tables: [(try? call.object.tableName()).flatMap { $0 }].compactMap { $0 })
             return self.response(for: answer).marked(status)
         }
+    }
+
+    /// Forgets `tables` when the storage server answered that a table does not exist.
+    func forgetIfMissing(_ answer: UpstreamAnswer, tables: [String]) {
+        guard answer.errorCode == "ResourceNotFoundException" else { return }
+        apply(tables.map { .forgetTable($0, .notFound) })
     }
 
     /// The client's answer for an upstream outcome: the server's own response, or a composed error.

@@ -5,18 +5,18 @@ import NIOCore
 /// The item cache's key: one entry per (table, primary key). The namespace is not part of the key but of the
 /// entry, so that a write by any caller replaces or drops the one entry of an item, and an entry filled by one
 /// namespace is a miss for the others (see ``Namespace``).
-struct ItemKey: CacheKey {
+struct ItemKey: CacheKey, CustomStringConvertible {
     let table: String
     let key: CanonicalKey
-    let group: UInt64
     let stripeHash: UInt64
 
     init(table: String, key: CanonicalKey) {
         self.table = table
         self.key = key
-        group = TableGroup.of(table)
-        stripeHash = key.hashValue64 ^ (group &* 0x9E37_79B9_7F4A_7C15)
+        stripeHash = key.hashValue64 ^ (TableGroup.of(table) &* 0x9E37_79B9_7F4A_7C15)
     }
+
+    var description: String { "\(table)/\(key)" }
 
     static func == (lhs: ItemKey, rhs: ItemKey) -> Bool {
         lhs.stripeHash == rhs.stripeHash && lhs.key == rhs.key && lhs.table == rhs.table
@@ -28,7 +28,7 @@ struct ItemKey: CacheKey {
     }
 }
 
-/// A table's group id in the stores, for dropping all of its entries at once.
+/// A hash of a table's name, mixed into its keys' stripe hashes and used to pick its registry stripe.
 enum TableGroup {
     /// FNV-1a of the name: stable, cheap, and collisions only cost extra evictions.
     static func of(_ table: String) -> UInt64 {
@@ -42,6 +42,8 @@ enum TableGroup {
 final class ItemEntry: Sendable {
     /// Who filled it; served only to the same namespace.
     let namespace: Namespace
+    /// The table's incarnation when its fill or write began; the entry is served only while it lasts.
+    let incarnation: TableIncarnation
     /// A complete GetItem response body without a projection or consumed capacity: `{"Item":{...}}` or `{}`.
     let body: ByteBuffer
     /// Where the item's JSON lies in `body`; nil when the item does not exist.
@@ -51,29 +53,43 @@ final class ItemEntry: Sendable {
 
     /// `body` must own storage of its own size: a slice of a connection's read buffer would keep the whole
     /// buffer alive and make the charged weight a lie (see ``copying(namespace:body:itemRange:)``).
-    private init(namespace: Namespace, body: ByteBuffer, itemRange: Range<Int>?) {
+    private init(namespace: Namespace, incarnation: TableIncarnation, body: ByteBuffer, itemRange: Range<Int>?) {
         self.namespace = namespace
+        self.incarnation = incarnation
         self.body = body
         self.itemRange = itemRange
         checksum = String(CRC32.checksum(body))
     }
 
     /// An entry whose body is a copy of `body` (e.g. an upstream answer that is exactly `{"Item":...}` or `{}`).
-    static func copying(namespace: Namespace, body: ByteBuffer, itemRange: Range<Int>?) -> ItemEntry {
-        ItemEntry(namespace: namespace, body: ByteBuffer(bytes: body.readableBytesView), itemRange: itemRange)
+    static func copying(
+        namespace: Namespace,
+        incarnation: TableIncarnation,
+        body: ByteBuffer,
+        itemRange: Range<Int>?
+    ) -> ItemEntry {
+        ItemEntry(
+            namespace: namespace,
+            incarnation: incarnation,
+            body: ByteBuffer(bytes: body.readableBytesView),
+            itemRange: itemRange
+        )
     }
 
-    /// Builds `{"Item":<item>}` (or `{}` when `item` is nil) around raw item JSON.
-    convenience init(namespace: Namespace, itemJSON: ByteBuffer?, allocator: ByteBufferAllocator) {
-        guard let itemJSON else {
-            self.init(namespace: namespace, body: ByteBuffer(string: "{}"), itemRange: nil)
-            return
-        }
-        var body = allocator.buffer(capacity: itemJSON.readableBytes + 9)
-        body.writeStaticString(#"{"Item":"#)
-        body.writeImmutableBuffer(itemJSON)
-        body.writeStaticString("}")
-        self.init(namespace: namespace, body: body, itemRange: 8..<(8 + itemJSON.readableBytes))
+    /// The GetItem answer `{"Item":<item>}` around raw item JSON, or `{}` (the item does not exist) when nil.
+    convenience init(
+        namespace: Namespace,
+        incarnation: TableIncarnation,
+        itemJSON: ByteBuffer?,
+        allocator: ByteBufferAllocator
+    ) {
+        let body = GetItemResponse.compose(itemJSON: itemJSON, consumedCapacity: nil, allocator: allocator)
+        self.init(
+            namespace: namespace,
+            incarnation: incarnation,
+            body: body,
+            itemRange: itemJSON.map { 8..<(8 + $0.readableBytes) }
+        )
     }
 
     /// Bytes charged against the cache budget.

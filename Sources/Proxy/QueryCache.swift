@@ -7,10 +7,9 @@ import NIOCore
 /// nothing but a table-wide generation invalidates them, so per-namespace keys cost nothing in coherence.
 struct QueryKey: CacheKey {
     let bytes: [UInt8]
-    let group: UInt64
     let stripeHash: UInt64
 
-    init(namespace: Namespace, operation: UInt8, canonical: [UInt8], table: String) {
+    init(namespace: Namespace, operation: UInt8, canonical: [UInt8]) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(namespace.value.utf8.count + canonical.count + 2)
         bytes.append(contentsOf: namespace.value.utf8)
@@ -18,7 +17,6 @@ struct QueryKey: CacheKey {
         bytes.append(operation)
         bytes.append(contentsOf: canonical)
         self.bytes = bytes
-        group = TableGroup.of(table)
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01B3 }
         stripeHash = hash ^ (hash >> 31)
@@ -80,12 +78,7 @@ extension DynamoProxy {
         else {
             return .deferred(passThrough(call, status: .bypass))
         }
-        let key = QueryKey(
-            namespace: call.namespace,
-            operation: operation == .query ? 1 : 2,
-            canonical: canonical,
-            table: read.tableName
-        )
+        let key = QueryKey(namespace: call.namespace, operation: operation == .query ? 1 : 2, canonical: canonical)
         let capacity = ConsumedCapacityRequest(returnConsumedCapacity: capacityMember, tableName: read.tableName)
         switch queries.lookup(key, now: clock(), accept: { $0.stamp == stamp }) {
         case .hit(let entry):
@@ -168,7 +161,7 @@ extension DynamoProxy {
                 let object = try? JSONObject(parsing: upstream.body)
             else {
                 self.queryFlights.complete(flight, with: nil)
-                if answer.errorCode == "ResourceNotFoundException" { self.flush(table: table, cause: .notFound) }
+                self.forgetIfMissing(answer, tables: [table])
                 return self.response(for: answer).marked(.miss)
             }
             // Stored without consumed capacity: one entry serves callers who ask for it and callers who do not.
@@ -188,33 +181,5 @@ extension DynamoProxy {
             self.queryFlights.complete(flight, with: entry)
             return ProxyResponse(upstream: upstream).marked(.miss)
         }
-    }
-
-    /// After a write was answered by the storage server (whatever the answer), before the client is: the cached
-    /// pages the written items could appear in are stale. Each write names its table and the key attribute values
-    /// of the items it wrote, or nil when the proxy cannot tell them.
-    func afterWrite(_ writes: [(table: String, keyValues: [AttributeValue]?)]) {
-        guard configuration.queryInvalidation == .write else { return }
-        for write in writes {
-            let hashes = write.keyValues.flatMap { values -> [UInt64]? in
-                let hashes = values.compactMap(KeyValueHash.of)
-                return hashes.count == values.count ? hashes : nil
-            }
-            tables.advance(write.table, partitions: hashes)
-            statistics.invalidated(.write)
-        }
-    }
-
-    /// The key attribute values of `item` under the table's confirmed key schema; nil when it is not confirmed.
-    /// A candidate schema comes from a request that may have named the wrong attributes (it failed), and a
-    /// partition the proxy gets wrong would leave that partition's pages stale: only a confirmed one is trusted.
-    func keyValues(ofItem item: AttributeMap, in table: String) -> [AttributeValue]? {
-        guard let names = tables.schema(of: table)?.confirmed else { return nil }
-        var values: [AttributeValue] = []
-        for name in names {
-            guard let value = item[name] else { return nil }
-            values.append(value)
-        }
-        return values
     }
 }

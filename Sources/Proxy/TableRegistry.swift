@@ -11,7 +11,12 @@
 //   nothing to replace, and one that raced with a first miss finds the candidate and drops that key.
 // - a candidate only ever drops entries (a wrong guess must not store an item under a wrong key); only a
 //   confirmed schema lets a PutItem store the item.
-// - table operations and ResourceNotFoundException forget the table (the caller drops its entries).
+// - table operations and ResourceNotFoundException forget the table.
+//
+// Incarnations. Every item entry records the table's incarnation current when its fill or write began, and is
+// served only while that incarnation lasts. Forgetting a table, or dropping its items, ends the incarnation: one
+// atomic store, however many entries the table has (the stores reclaim them lazily). A forgotten table leaves
+// the registry; seen again, it starts a new incarnation, so the registry stays bounded by the tables in use.
 //
 // Query generations. A Scan or index Query page may depend on any item of its table, so it is stamped with the
 // table's generation when its fetch begins, stored only if the stamp still holds when the answer arrives, and
@@ -29,6 +34,16 @@
 import DynamoWire
 import Synchronization
 
+/// One life of a table in the item cache (see the design note). Ends once and never restarts.
+final class TableIncarnation: Sendable {
+    private let ended = Atomic<Bool>(false)
+
+    /// Whether the table was forgotten, or its items dropped, since this incarnation began.
+    var hasEnded: Bool { ended.load(ordering: .acquiring) }
+
+    func end() { ended.store(true, ordering: .releasing) }
+}
+
 /// What the proxy knows of each table: its key schema, candidate or confirmed, and its query generation.
 final class TableRegistry: Sendable {
     /// What is known of one table's key.
@@ -45,6 +60,8 @@ final class TableRegistry: Sendable {
 
     private struct Table {
         var schema = Schema()
+        /// The item entries' incarnation: replaced when the table's items are dropped.
+        var incarnation = TableIncarnation()
         /// Moves with every write: Scans and index Queries are stamped with it.
         var generation: UInt64
         /// Moves with writes whose partitions are unknown: base-table Queries are stamped with it and their buckets.
@@ -99,34 +116,55 @@ final class TableRegistry: Sendable {
         lock(table).stripe.withLock { $0.tables[table]?.schema }
     }
 
-    /// Notes `attributes` as a candidate key of `table` before a miss creates its lease. Returns false when the
-    /// proxy must not cache this request: the table is not tracked (limit reached), the names contradict a
-    /// confirmed schema, or there are too many conflicting guesses.
-    func noteCandidate(_ table: String, attributes: [String]) -> Bool {
+    /// Notes `attributes` as a candidate key of `table` before a miss creates its lease, and returns the table's
+    /// incarnation for the entry the miss may fill. Nil when the proxy must not cache this request: the table is
+    /// not tracked (limit reached), the names contradict a confirmed schema, or there are too many conflicting
+    /// guesses.
+    func noteCandidate(_ table: String, attributes: [String]) -> TableIncarnation? {
         let limit = maxTablesPerStripe
         return lock(table).stripe.withLock { stripe in
             // The common case on every cached read: the confirmed key, named in the same order.
-            if let confirmed = stripe.tables[table]?.schema.confirmed, confirmed == attributes { return true }
-            guard var entry = stripe.table(table, limit: limit) else { return false }
-            if let confirmed = entry.schema.confirmed { return Self.sameNames(confirmed, attributes) }
-            if entry.schema.candidates.contains(where: { Self.sameNames($0, attributes) }) { return true }
-            guard entry.schema.candidates.count < Self.maxCandidates else { return false }
+            if let known = stripe.tables[table], let confirmed = known.schema.confirmed, confirmed == attributes {
+                return known.incarnation
+            }
+            guard var entry = stripe.table(table, limit: limit) else { return nil }
+            defer { stripe.tables[table] = entry }
+            if let confirmed = entry.schema.confirmed {
+                return Self.sameNames(confirmed, attributes) ? entry.incarnation : nil
+            }
+            if entry.schema.candidates.contains(where: { Self.sameNames($0, attributes) }) { return entry.incarnation }
+            guard entry.schema.candidates.count < Self.maxCandidates else { return nil }
             entry.schema.candidates.append(attributes)
-            stripe.tables[table] = entry
-            return true
+            return entry.incarnation
         }
     }
 
-    /// Records a schema proven by a successful keyed request or by the table's description. Returns true when it
-    /// replaced a different confirmed schema: entries may exist under the old key names, which writes would no
-    /// longer find, so the caller must drop the table's items. (Callers whose requests reach different databases —
-    /// other keys or regions of a local server — can each prove another schema for one table name.)
+    /// The incarnation a write of `table` begins under (the table is tracked from now on); nil when the table
+    /// cannot be tracked, and then the write stores nothing.
+    func incarnation(of table: String) -> TableIncarnation? {
+        let limit = maxTablesPerStripe
+        return lock(table).stripe.withLock { stripe in
+            guard let entry = stripe.table(table, limit: limit) else { return nil }
+            stripe.tables[table] = entry
+            return entry.incarnation
+        }
+    }
+
+    /// Records a schema proven by a successful keyed request or by the table's description. When it replaces a
+    /// different confirmed schema, entries may exist under the old key names, which writes would no longer find:
+    /// the table's items and pages are dropped, and it returns true. (Callers whose requests reach different
+    /// databases — other keys or regions of a local server — can each prove another schema for one table name.)
     @discardableResult
     func confirm(_ table: String, attributes: [String]) -> Bool {
         let limit = maxTablesPerStripe
         return lock(table).stripe.withLock { stripe in
             guard var entry = stripe.table(table, limit: limit) else { return false }
             let replaced = entry.schema.confirmed.map { !Self.sameNames($0, attributes) } ?? false
+            if replaced {
+                entry.incarnation.end()
+                stripe.counter += 1
+                entry = Table(generation: stripe.counter)
+            }
             entry.schema = Schema(confirmed: attributes)
             stripe.tables[table] = entry
             return replaced
@@ -201,19 +239,44 @@ final class TableRegistry: Sendable {
 
     // MARK: Forgetting
 
-    /// Forgets the table's schema and moves its generation (a table operation or a flush).
+    /// Forgets the table: its schema, its items (its incarnation ends) and its pages (seen again, it starts from
+    /// a generation never used before). O(1) however much of it is cached.
     func forget(_ table: String) {
         lock(table).stripe.withLock { stripe in
             stripe.counter += 1
-            stripe.tables[table] = Table(generation: stripe.counter)
+            stripe.tables.removeValue(forKey: table)?.incarnation.end()
         }
     }
 
+    /// Forgets every table; O(tables), never O(entries).
     func forgetAll() {
         for lock in stripes {
             lock.stripe.withLock { stripe in
                 stripe.counter += 1
+                for table in stripe.tables.values { table.incarnation.end() }
                 stripe.tables.removeAll()
+            }
+        }
+    }
+
+    /// Drops the table's items (a new incarnation) but keeps its schema and query stamps (PartiQL writes, which
+    /// stale its pages separately).
+    func dropItems(of table: String) {
+        lock(table).stripe.withLock { stripe in
+            guard let current = stripe.tables[table] else { return }
+            current.incarnation.end()
+            stripe.tables[table]!.incarnation = TableIncarnation()
+        }
+    }
+
+    /// Drops every table's items, keeping schemas and query stamps.
+    func dropAllItems() {
+        for lock in stripes {
+            lock.stripe.withLock { stripe in
+                for name in stripe.tables.keys {
+                    stripe.tables[name]!.incarnation.end()
+                    stripe.tables[name]!.incarnation = TableIncarnation()
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
+import NIOCore
+
 /// What a write's answer means for the cache (see the design note in DynamoProxy.swift).
-enum WriteOutcome: Equatable {
-    /// The storage server acknowledged the write.
-    case applied
+enum WriteOutcome: Equatable, Sendable {
+    /// The storage server acknowledged the write; its answer's body.
+    case applied(ByteBuffer)
     /// The server refused it in a way that guarantees nothing was written and our copy is as good as before.
     case notApplied
     /// A condition failed (single-item or in a transaction): nothing was written, but our copy may be stale.
@@ -27,7 +29,7 @@ enum WriteOutcome: Equatable {
         case .response(let response):
             switch response.head.status.code {
             case 200..<300:
-                self = .applied
+                self = .applied(response.body)
             case 400..<500:
                 switch answer.errorCode {
                 case "ConditionalCheckFailedException", "TransactionCanceledException": self = .conditionFailed

@@ -84,7 +84,7 @@ import Testing
                 group.addTask {
                     var random = SplitMix(state: UInt64(worker))
                     for step in 0..<20_000 {
-                        let key = TestKey(id: Int.random(in: 0..<500, using: &random), group: UInt64(worker % 2))
+                        let key = TestKey(id: Int.random(in: 0..<500, using: &random))
                         switch step % 4 {
                         case 0: fill(store, key, "value-\(step)", now: UInt64(step))
                         case 1: _ = store.get(key, now: UInt64(step))

@@ -1,10 +1,10 @@
 import CacheCore
+import Synchronization
 import Testing
 
-/// A test key: `id` is the identity, `group` a table-like set, the stripe hash spreads ids over the shards.
+/// A test key: `id` is the identity, the stripe hash spreads ids over the shards.
 struct TestKey: CacheKey {
     var id: Int
-    var group: UInt64 = 0
     var stripeHash: UInt64 { UInt64(truncatingIfNeeded: id) &* 0x9E37_79B9_7F4A_7C15 }
 }
 
@@ -171,13 +171,29 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(store.get(key, now: 3) == nil)
     }
 
-    @Test func invalidateGroupDropsOnlyThatGroup() {
-        let store = makeStore(capacity: 100_000, shards: 8)
-        for id in 0..<100 { fill(store, TestKey(id: id, group: UInt64(id % 2)), "v") }
-        store.invalidateGroup(1)
-        for id in 0..<100 {
-            #expect((store.get(TestKey(id: id, group: UInt64(id % 2)), now: 1) != nil) == (id % 2 == 0))
+    @Test func discardedValuesAreNeverServedAndAreReclaimedLazily() {
+        // Values of "table" 1 are dropped at once by their owner; the store learns it only through `discards`.
+        let dropped = Mutex<Set<Character>>([])
+        let store = CacheStore<TestKey, String>(
+            configuration: CacheStoreConfiguration(capacityBytes: 100_000, shardCount: 4, entryOverheadBytes: 0),
+            discards: { value in dropped.withLock { $0.contains(value.first!) } }
+        )
+        for id in 0..<100 { fill(store, TestKey(id: id), id % 2 == 0 ? "a" : "b") }
+        dropped.withLock { _ = $0.insert("b") }
+        #expect(store.stats().entries == 100, "dropping touches no entry")
+        for id in 0..<10 {
+            #expect((store.get(TestKey(id: id), now: 1) != nil) == (id % 2 == 0))
         }
+        #expect(store.stats().entries == 95, "the five met by a lookup are reclaimed")
+        // A fill that lands a dropped value stores nothing anyone is served, and a new value replaces it.
+        fill(store, TestKey(id: 1), "b-late")
+        #expect(store.get(TestKey(id: 1), now: 1) == nil)
+        fill(store, TestKey(id: 1), "a-new")
+        #expect(store.get(TestKey(id: 1), now: 1) == "a-new")
+        // The sweep reclaims the rest without waiting for their expiry.
+        store.sweep(now: 1, examinePerShard: 1_000)
+        #expect(store.stats().entries == 51)
+        #expect(store.stats().invalidations == 51, "the 50 dropped and the late fill")
         #expect(store.validate(now: 1).isEmpty)
     }
 

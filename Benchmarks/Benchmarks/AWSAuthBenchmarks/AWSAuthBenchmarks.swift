@@ -37,7 +37,6 @@ let clientHeaders: [(name: String, value: String)] = {
     ]
 }()
 
-
 // Names carry no spaces: package-benchmark writes threshold files with spaces replaced but reads them without.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(

@@ -7,7 +7,6 @@ import LoadGenerator
 struct BenchKey: CacheKey {
     let bytes: [UInt8]
     let stripeHash: UInt64
-    var group: UInt64 { 0 }
 
     init(_ id: Int) {
         var text = Array("bench-table\u{0}p\(id)\u{0}s\(id % 10)".utf8)

@@ -6,6 +6,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import Proxy
+import Synchronization
 import Upstream
 
 // The proxy's in-process hit path: DynamoProxy.handle for a request whose answer is in memory, from the
@@ -28,6 +29,7 @@ final class FakeDynamoDB: StorageServer {
             body = table == "users" ? Self.describe(table, hash: "id") : Self.describe(table, hash: "pk", range: "sk")
         case "DynamoDB_20120810.GetItem":
             let request = try! GetItemRequest(parsing: request.body)
+            if request.tableName == "gone" { return Self.notFound(on: eventLoop) }
             guard case .s(let id) = request.key.attributes["id"] else { preconditionFailure("unexpected key") }
             body = #"{"Item":"# + Self.user(id) + "}"
         case "DynamoDB_20120810.Query":
@@ -56,6 +58,20 @@ final class FakeDynamoDB: StorageServer {
                 head: HTTPResponseHead(version: .http1_1, status: .ok, headers: headers),
                 body: ByteBuffer(string: body)
             )
+        )
+    }
+
+    /// DynamoDB's answer for a table that does not exist.
+    static func notFound(on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamResponse> {
+        let body = ByteBuffer(
+            string: #"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","#
+                + #""message":"Requested resource not found"}"#)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
+        headers.add(name: "x-amz-crc32", value: String(CRC32.checksum(body)))
+        return eventLoop.makeSucceededFuture(
+            UpstreamResponse(
+                head: HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers), body: body)
         )
     }
 
@@ -138,6 +154,37 @@ func warmedProxy() -> Warmed {
     return Warmed(proxy: proxy, loop: loop)
 }
 
+/// The proxy over the fake DynamoDB with `entries` items of `users` cached (~660 MB for 1,000,000), for misses
+/// measured against a large cache.
+func proxyHolding(entries: Int) -> Warmed {
+    let loop = EmbeddedEventLoop()
+    let proxy = DynamoProxy(
+        storage: FakeDynamoDB(),
+        configuration: ProxyConfiguration(itemCacheBytes: 2 << 30),
+        logger: Logger(label: "hit-path-benchmarks", factory: { _ in SwiftLogNoOpLogHandler() })
+    )
+    _ = answer(proxy.handle(request("DescribeTable", #"{"TableName":"users"}"#), on: loop), loop: loop)
+    for index in 0..<entries {
+        let get = request("GetItem", #"{"TableName":"users","Key":{"id":{"S":"cached-\#(index)"}}}"#)
+        precondition(answer(proxy.handle(get, on: loop), loop: loop).cacheStatus == .miss)
+    }
+    precondition(proxy.itemCacheStats().entries == entries)
+    return Warmed(proxy: proxy, loop: loop)
+}
+
+/// A key never requested before in this process (benchmark runs repeat their iteration numbers).
+func nextKey() -> Int {
+    keyCounter.wrappingAdd(1, ordering: .relaxed).oldValue
+}
+let keyCounter = Atomic<Int>(0)
+
+/// The answer of a request that went to the (in-process) storage server.
+func answer(_ outcome: ProxyOutcome, loop: EmbeddedEventLoop) -> ProxyResponse {
+    guard case .deferred(let future) = outcome else { preconditionFailure("expected a request to the server") }
+    loop.run()
+    return try! future.wait()
+}
+
 /// Zipf(0.99) ranks over the keys, precomputed so that the benchmark measures the proxy, not the sampler.
 func zipfSequence(count: Int, theta: Double = 0.99) -> [Int] {
     var cumulative: [Double] = []
@@ -186,6 +233,37 @@ let benchmarks: @Sendable () -> Void = {
         }
     } setup: {
         warmedProxy()
+    }
+
+    // Misses against a cache of 1,000,000 items: a key never seen, and a key of a table that does not exist,
+    // whose ResourceNotFoundException forgets the table. Dropping a table is O(1), so the second must cost no
+    // more than the first: it once walked every cached entry.
+    let cachedEntries = 1_000_000
+    Benchmark("getitem-miss-1m-entries-1k", configuration: .init(maxDuration: .seconds(5), maxIterations: 20)) {
+        benchmark, warmed in
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<1_000 {
+                let get = request("GetItem", #"{"TableName":"users","Key":{"id":{"S":"new-\#(nextKey())"}}}"#)
+                blackHole(answer(warmed.proxy.handle(get, on: warmed.loop), loop: warmed.loop))
+            }
+        }
+    } setup: {
+        proxyHolding(entries: cachedEntries)
+    }
+
+    Benchmark(
+        "getitem-missing-table-1m-entries-1k", configuration: .init(maxDuration: .seconds(5), maxIterations: 20)
+    ) { benchmark, warmed in
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<1_000 {
+                let get = request("GetItem", #"{"TableName":"gone","Key":{"id":{"S":"new-\#(nextKey())"}}}"#)
+                let response = answer(warmed.proxy.handle(get, on: warmed.loop), loop: warmed.loop)
+                precondition(response.status == .badRequest)
+            }
+        }
+        precondition(warmed.proxy.itemCacheStats().entries == cachedEntries, "the cached items stay in memory")
+    } setup: {
+        proxyHolding(entries: cachedEntries)
     }
 
     // A Query of one partition (10 items, ~4.5 KB answer).

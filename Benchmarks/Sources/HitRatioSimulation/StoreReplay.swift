@@ -5,7 +5,6 @@ import LoadGenerator
 package struct SimulatedKey: CacheKey {
     package let id: Int32
     package var stripeHash: UInt64 { SplitMix64.mix(UInt64(UInt32(bitPattern: id))) }
-    package var group: UInt64 { 0 }
 }
 
 /// The real ``CacheStore`` driven as the proxy drives it: a read is `lookup`, and on a miss `completeFill`
