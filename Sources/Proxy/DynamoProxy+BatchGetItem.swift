@@ -83,12 +83,14 @@ extension DynamoProxy {
         // back as the server sent it; the cache only keeps what it returned.
         let passThrough = hits == 0 && fullItemTables.isEmpty
         return .deferred(
-            send(call, body: passThrough ? nil : body).map { [builder, reads] answer in
+            send(call, body: passThrough ? nil : body).map { [builder, reads] answer -> ProxyResponse? in
                 var builder = builder
                 guard case .response(let upstream) = answer, upstream.head.status == .ok,
                     let parsed = try? BatchGetItemResponse(parsing: upstream.body)
                 else {
                     self.forgetIfMissing(answer, tables: request.tables.map(\.tableName))
+                    // An answer the proxy cannot read to the request it rewrote: the caller's own request instead.
+                    if !passThrough, answer.isSuccess { return nil }
                     return self.response(for: answer).marked(status)
                 }
                 self.storeBatch(parsed, request: request, reads: reads, namespace: namespace)
@@ -104,6 +106,8 @@ extension DynamoProxy {
                 }
                 builder.addUpstream(parsed, fullItemTables: fullItemTables)
                 return self.composed(body: builder.compose(allocator: self.allocator)).marked(status)
+            }.flatMap { response in
+                response.map { call.eventLoop.makeSucceededFuture($0) } ?? self.passThrough(call, status: .bypass)
             }
         )
     }

@@ -104,12 +104,14 @@ extension DynamoProxy {
                 setting: [],
                 allocator: allocator
             )
-        return send(call, body: body).map { answer in
+        return send(call, body: body).map { answer -> ProxyResponse? in
             guard case .response(let upstream) = answer, upstream.head.status == .ok,
                 let parsed = try? GetItemResponse(parsing: upstream.body)
             else {
                 self.itemFlights.complete(flight, with: .failed)
                 self.forgetIfMissing(answer, tables: [request.tableName])
+                // An answer the proxy cannot read to the request it rewrote is not the caller's to see.
+                if body != nil, answer.isSuccess { return nil }
                 return self.response(for: answer).marked(.miss)
             }
             let entry = self.storeFill(
@@ -145,6 +147,8 @@ extension DynamoProxy {
                 allocator: self.allocator
             )
             return self.composed(body: body).marked(.miss)
+        }.flatMap { response in
+            response.map { call.eventLoop.makeSucceededFuture($0) } ?? self.passThrough(call, status: .miss)
         }
     }
 

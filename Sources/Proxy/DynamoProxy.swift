@@ -391,6 +391,12 @@ enum UpstreamAnswer: Sendable {
     case response(UpstreamResponse)
     case failed(UpstreamError)
 
+    /// Whether the storage server answered 2xx.
+    var isSuccess: Bool {
+        guard case .response(let response) = self else { return false }
+        return (200..<300).contains(response.head.status.code)
+    }
+
     /// The error code (the part of `__type` after `#`) of a 4xx/5xx answer.
     var errorCode: String? {
         guard case .response(let response) = self, response.head.status.code >= 400 else { return nil }

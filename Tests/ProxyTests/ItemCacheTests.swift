@@ -267,6 +267,27 @@ import Upstream
         #expect(after.isDone == false, "the racing fill must have been discarded")
     }
 
+    @Test func anUnreadableAnswerToARewrittenRequestIsNeverPassedOn() {
+        // moto stores numbers DynamoDB refuses; the proxy cannot read such an item, and the answer to the request
+        // it rewrote (no projection) is not what the caller asked: it sends the caller's own request instead.
+        let f = ProxyFixture()
+        let projected = #"{"TableName":"users","Key":{"id":{"S":"a"}},"ProjectionExpression":"v"}"#
+        let get = f.call("GetItem", projected)
+        f.storage.answer(#"{"Item":{"id":{"S":"a"},"v":{"S":"x"},"n":{"N":"1E-131"}}}"#)
+        #expect(f.storage.pending.first?.body == projected)
+        f.storage.answer(#"{"Item":{"v":{"S":"x"}}}"#)
+        #expect(get.body == #"{"Item":{"v":{"S":"x"}}}"#)
+        #expect(get.status == "miss")
+        fillA(f)
+        let batch = f.call(
+            "BatchGetItem",
+            #"{"RequestItems":{"users":{"Keys":[{"id":{"S":"a"}},{"id":{"S":"b"}}],"ProjectionExpression":"v"}}}"#)
+        f.storage.answer(#"{"Responses":{"users":[{"id":{"S":"b"},"n":{"N":"1E-131"}}]},"UnprocessedKeys":{}}"#)
+        #expect(f.storage.pending.first?.body.contains(#"{"id":{"S":"a"}}"#) == true, "the caller's whole request")
+        f.storage.answer(#"{"Responses":{"users":[{"v":{"N":"1"}},{}]},"UnprocessedKeys":{}}"#)
+        #expect(batch.body == #"{"Responses":{"users":[{"v":{"N":"1"}},{}]},"UnprocessedKeys":{}}"#)
+    }
+
     // MARK: Numbers and binaries in the storage server's form
 
     @Test func aPutSpelledAsTheServerKeepsItIsStoredReEncodedFromItsParsedForm() {

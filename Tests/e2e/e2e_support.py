@@ -364,7 +364,7 @@ def sorted_sets(value: Any) -> Any:
 
 
 def comparable(body: Any, cached: bool) -> Any:
-    body = sorted_sets(sorted_batch_responses(body))
+    body = sorted_batch_responses(sorted_sets(body))  # sets first: batch items are then ordered by their sorted form
     return without_consumed_capacity(body) if cached else body
 
 
