@@ -76,7 +76,6 @@ let package = Package(
                 "AWSAuth",
                 "CacheCore",
                 "DynamoWire",
-                "Upstream",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -150,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "DynamoWire", "Upstream", "CacheCore", "AWSAuth",
+                "Proxy", "DynamoWire", "CacheCore", "AWSAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -184,7 +183,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Proxy", "Upstream", "DynamoWire", "FakeServers",
+                "Server", "Proxy", "Upstream", "DynamoWire", "FakeServers", "dynamo-cache",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -74,7 +74,6 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Proxy", package: root),
                 .product(name: "DynamoWire", package: root),
-                .product(name: "Upstream", package: root),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

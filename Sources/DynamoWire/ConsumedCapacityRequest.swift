@@ -32,7 +32,7 @@ package struct ConsumedCapacityRequest: Hashable, Sendable {
 
     /// Writes `{"TableName":"t","CapacityUnits":0.0}`, with `"Table":{"CapacityUnits":0.0}` for INDEXES: a cache
     /// hit consumes no capacity.
-    func encodeZero(into buffer: inout ByteBuffer) {
+    package func encodeZero(into buffer: inout ByteBuffer) {
         buffer.writeStaticString(#"{"TableName":"#)
         JSONWriter.writeString(tableName, into: &buffer)
         buffer.writeStaticString(#","CapacityUnits":0.0"#)

@@ -1,7 +1,6 @@
 import CacheCore
 import DynamoWire
 import NIOCore
-import Upstream
 
 extension DynamoProxy {
     /// PutItem, UpdateItem, DeleteItem, BatchWriteItem and TransactWriteItems: each planned (WritePlans.swift)
@@ -40,7 +39,7 @@ extension DynamoProxy {
         _ plan: some WritePlan,
         body: ByteBuffer? = nil,
         status: CacheStatus = .write,
-        answer: @escaping @Sendable (UpstreamResponse, DynamoProxy) -> ProxyResponse = { upstream, _ in
+        answer: @escaping @Sendable (StorageResponse, DynamoProxy) -> ProxyResponse = { upstream, _ in
             ProxyResponse(upstream: upstream)
         }
     ) -> ProxyOutcome {
@@ -60,7 +59,7 @@ extension DynamoProxy {
 
 /// The answer for a caller who asked UpdateItem for nothing back, when the proxy asked for ALL_NEW: the server's
 /// answer without the attributes, with its checksum recomputed.
-@Sendable private func withoutAttributes(_ upstream: UpstreamResponse, _ proxy: DynamoProxy) -> ProxyResponse {
+@Sendable private func withoutAttributes(_ upstream: StorageResponse, _ proxy: DynamoProxy) -> ProxyResponse {
     var response = ProxyResponse(upstream: upstream)
     response.body = UpdateItemResponse.removingAttributes(from: upstream.body, allocator: proxy.allocator)
     response.headers.replaceOrAdd(name: "x-amz-crc32", value: String(CRC32.checksum(response.body)))

@@ -26,7 +26,6 @@ import DynamoWire
 import Logging
 import NIOCore
 import NIOHTTP1
-import Upstream
 
 /// The proxy's decisions for one request: what is answered from memory, what is forwarded, what a write
 /// refreshes or evicts, and how failures of the storage server are reported. It performs no I/O itself and talks
@@ -221,15 +220,15 @@ package final class DynamoProxy: Sendable {
     func send(_ call: Call, body: ByteBuffer? = nil) -> EventLoopFuture<UpstreamAnswer> {
         var head = call.request.head
         HopByHopHeaders.remove(from: &head.headers)
-        let request = UpstreamRequest(
+        let request = StorageRequest(
             head: head, body: body ?? call.request.body, retryOnStaleConnection: call.operation.hasNoSideEffects)
         let started = clock()
         return storage.execute(request, on: call.eventLoop).map { response in
             self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: nil)
             return UpstreamAnswer.response(response)
         }.recover { error in
-            let failure = error as? UpstreamError ?? .connectionLost("\(error)")
-            self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: UpstreamErrorKind(failure))
+            let failure = error as? StorageError ?? StorageError(.connectionLost, description: "\(error)")
+            self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: failure.kind)
             return .failed(failure)
         }
     }
@@ -238,7 +237,7 @@ package final class DynamoProxy: Sendable {
     func forward(_ request: ProxyRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ProxyResponse> {
         var head = request.head
         HopByHopHeaders.remove(from: &head.headers)
-        return storage.execute(UpstreamRequest(head: head, body: request.body), on: eventLoop).map {
+        return storage.execute(StorageRequest(head: head, body: request.body), on: eventLoop).map {
             ProxyResponse(upstream: $0)
         }.recover { error in
             self.internalFailure(error)
@@ -270,11 +269,11 @@ package final class DynamoProxy: Sendable {
     /// The answer for a request that failed in the proxy or on the way to the storage server. An unreachable
     /// server (nothing sent) is ServiceUnavailable; a lost or late answer is InternalServerError, both retryable.
     package func internalFailure(_ error: any Error) -> ProxyResponse {
-        guard let error = error as? UpstreamError else {
+        guard let error = error as? StorageError else {
             logger.error("request failed", metadata: ["error": "\(error)"])
             return errorResponse(DynamoError(.internalServerError, message: "The proxy failed to process the request."))
         }
-        switch error {
+        switch error.kind {
         case .tlsRefused, .noCredentials:
             // Upstream says why once a minute, the credentials' refresher at each attempt; a line per request
             // would bury it.
@@ -282,40 +281,21 @@ package final class DynamoProxy: Sendable {
         default:
             logger.warning("storage server request failed", metadata: ["error": "\(error)"])
         }
-        switch error {
-        case .connectFailed(let reason):
-            return errorResponse(
-                DynamoError(
-                    .serviceUnavailable,
-                    message: "The storage server is unreachable (\(reason)); the request was not sent."
-                )
-            )
-        case .tlsRefused(let reason):
-            return errorResponse(
-                DynamoError(
-                    .serviceUnavailable,
-                    message: "The proxy refused the storage server's TLS connection (\(reason)); the request was not "
-                        + "sent."
-                )
-            )
+        let message: String
+        switch error.kind {
+        case .unreachable:
+            message =
+                "The storage server is unreachable\(error.reason.map { " (\($0))" } ?? ""); the request was not sent."
+        case .tlsRefused:
+            message =
+                "The proxy refused the storage server's TLS connection\(error.reason.map { " (\($0))" } ?? ""); "
+                + "the request was not sent."
         case .noCredentials:
             // Where the proxy's credentials come from, and why they fail, is for its operator (log, /readyz), not
             // for clients.
-            return errorResponse(
-                DynamoError(
-                    .serviceUnavailable,
-                    message: "The proxy cannot sign the request: it has no usable AWS credentials; the request was "
-                        + "not sent."
-                )
-            )
-        case .shutdown, .invalidURL:
-            return errorResponse(
-                DynamoError(
-                    .serviceUnavailable,
-                    message: "The storage server is unreachable; the request was not sent."
-                )
-            )
-        case .responseTimeout:
+            message =
+                "The proxy cannot sign the request: it has no usable AWS credentials; the request was not sent."
+        case .timeout:
             return errorResponse(
                 DynamoError(
                     .internalServerError,
@@ -331,6 +311,7 @@ package final class DynamoProxy: Sendable {
                 )
             )
         }
+        return errorResponse(DynamoError(.serviceUnavailable, message: message))
     }
 
     /// With client authentication, the answer to a request that its head alone shows to be refused (no
@@ -388,8 +369,8 @@ struct Call {
 
 /// What came back from the storage server for one request.
 enum UpstreamAnswer: Sendable {
-    case response(UpstreamResponse)
-    case failed(UpstreamError)
+    case response(StorageResponse)
+    case failed(StorageError)
 
     /// Whether the storage server answered 2xx.
     var isSuccess: Bool {
@@ -405,23 +386,10 @@ enum UpstreamAnswer: Sendable {
 }
 
 extension ProxyResponse {
-    init(upstream: UpstreamResponse) {
+    init(upstream: StorageResponse) {
         var headers = upstream.head.headers
         HopByHopHeaders.remove(from: &headers)
         self.init(status: upstream.head.status, headers: headers, body: upstream.body)
-    }
-}
-
-extension UpstreamErrorKind {
-    init(_ error: UpstreamError) {
-        switch error {
-        case .connectFailed, .invalidURL, .shutdown: self = .unreachable
-        case .tlsRefused: self = .tlsRefused
-        case .noCredentials: self = .noCredentials
-        case .responseTimeout: self = .timeout
-        case .connectionLost: self = .connectionLost
-        case .invalidResponse: self = .invalidResponse
-        }
     }
 }
 

@@ -1,6 +1,5 @@
 import NIOCore
 import NIOHTTP1
-import Upstream
 
 /// A complete client request as the data plane received it.
 package struct ProxyRequest: Sendable {
@@ -41,13 +40,63 @@ package enum ProxyOutcome {
     case deferred(EventLoopFuture<ProxyResponse>)
 }
 
-/// The storage server as the proxy sees it; `UpstreamClient` in production, a fake in tests.
+/// The storage server as the proxy sees it. The proxy owns this vocabulary; the executable adapts the
+/// Upstream client to it, and tests script it.
 package protocol StorageServer: Sendable {
-    /// Sends a request and completes on `eventLoop` with the full response or an `UpstreamError`.
-    func execute(_ request: UpstreamRequest, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamResponse>
+    /// Sends a request and completes on `eventLoop` with the full response or a ``StorageError``.
+    func execute(_ request: StorageRequest, on eventLoop: any EventLoop) -> EventLoopFuture<StorageResponse>
 }
 
-extension UpstreamClient: StorageServer {}
+/// A request for the storage server.
+package struct StorageRequest: Sendable {
+    package var head: HTTPRequestHead
+    package var body: ByteBuffer
+    /// The request has no side effects, so it may be sent once more on a new connection when a reused
+    /// keep-alive connection closes before any byte of the answer. A request with side effects never is.
+    package var retryOnStaleConnection: Bool
+
+    package init(head: HTTPRequestHead, body: ByteBuffer, retryOnStaleConnection: Bool = false) {
+        self.head = head
+        self.body = body
+        self.retryOnStaleConnection = retryOnStaleConnection
+    }
+}
+
+/// The storage server's complete answer.
+package struct StorageResponse: Sendable {
+    package var head: HTTPResponseHead
+    package var body: ByteBuffer
+
+    package init(head: HTTPResponseHead, body: ByteBuffer) {
+        self.head = head
+        self.body = body
+    }
+}
+
+/// Why the storage server gave no answer.
+package struct StorageError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure (also the metrics label).
+    package var kind: UpstreamErrorKind
+    /// Why it could not be reached, for the client's error message (`unreachable`, `tlsRefused`); nil when the
+    /// client is told no more than the kind.
+    package var reason: String?
+    /// The whole account, for logs (and, for a lost or invalid answer, the client's message).
+    package var description: String
+
+    package init(_ kind: UpstreamErrorKind, reason: String? = nil, description: String) {
+        self.kind = kind
+        self.reason = reason
+        self.description = description
+    }
+
+    /// Whether the request may have reached the server and been acted on: then a write's outcome is unknown.
+    package var requestMayHaveReachedServer: Bool {
+        switch kind {
+        case .unreachable, .tlsRefused, .noCredentials: false
+        case .timeout, .connectionLost, .invalidResponse: true
+        }
+    }
+}
 
 /// Headers that describe one hop of a connection, not the message (RFC 9110 §7.6.1). They are neither
 /// forwarded to the storage server nor passed back to the client; each side frames its own connection. Two more

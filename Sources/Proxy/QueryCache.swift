@@ -123,10 +123,7 @@ extension DynamoProxy {
     {
         guard let capacity else { return composed(body: entry.body, checksum: entry.checksum).marked(status) }
         var consumed = ByteBuffer()
-        consumed.writeStaticString(#"{"TableName":"#)
-        JSONWriter.writeString(capacity.tableName, into: &consumed)
-        consumed.writeStaticString(
-            capacity.indexes ? #","CapacityUnits":0.0,"Table":{"CapacityUnits":0.0}}"# : #","CapacityUnits":0.0}"#)
+        capacity.encodeZero(into: &consumed)
         let body = RawMember.appending(
             "ConsumedCapacity",
             from: consumed,

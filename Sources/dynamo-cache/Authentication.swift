@@ -130,22 +130,6 @@ struct HangupReloader: Service {
     }
 }
 
-/// The storage server as the proxy sees it: DynamoDB Streams API requests go to their own endpoint when real
-/// DynamoDB has one for them, everything else to the storage server.
-struct RoutedStorage: StorageServer {
-    let main: UpstreamClient
-    let streams: UpstreamClient?
-
-    func execute(_ request: UpstreamRequest, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamResponse> {
-        if let streams,
-            request.head.headers.first(name: "x-amz-target")?.hasPrefix("DynamoDBStreams_20120810.") == true
-        {
-            return streams.execute(request, on: eventLoop)
-        }
-        return main.execute(request, on: eventLoop)
-    }
-}
-
 /// A start-up failure the user can act on, printed as it is.
 struct StartupError: Error, CustomStringConvertible {
     var description: String

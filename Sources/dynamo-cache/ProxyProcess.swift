@@ -65,7 +65,7 @@ struct ProxyProcess {
             }
         }
         let proxy = DynamoProxy(
-            storage: RoutedStorage(main: upstream, streams: streams), configuration: settings.proxy, logger: logger,
+            storage: UpstreamStorage(main: upstream, streams: streams), configuration: settings.proxy, logger: logger,
             authenticator: authenticator)
 
         let data = HTTPListener.dataPlane(

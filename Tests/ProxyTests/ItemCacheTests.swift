@@ -2,7 +2,6 @@ import Foundation
 import NIOCore
 import Proxy
 import Testing
-import Upstream
 
 /// The item cache's decisions, step by step against a scripted storage server.
 @Suite struct ItemCacheTests {
@@ -215,8 +214,13 @@ import Upstream
                     #"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"c"}"#)
             },
             { (s: ScriptedStorage) in s.answer(status: .internalServerError, #"{"__type":"x#InternalServerError"}"#) },
-            { (s: ScriptedStorage) in s.fail(.responseTimeout) },
-            { (s: ScriptedStorage) in s.fail(.connectionLost("reset")) },
+            { (s: ScriptedStorage) in
+                s.fail(StorageError(.timeout, description: "the storage server did not answer in time"))
+            },
+            { (s: ScriptedStorage) in
+                s.fail(
+                    StorageError(.connectionLost, description: "the connection to the storage server was lost: reset"))
+            },
         ] {
             let f = ProxyFixture()
             fillA(f)
@@ -240,7 +244,7 @@ import Upstream
         #expect(f.call("GetItem", Self.getA).status == "hit")
         // Unreachable: nothing was sent, so nothing changed either.
         let unsent = f.call("DeleteItem", #"{"TableName":"users","Key":{"id":{"S":"a"}}}"#)
-        f.storage.fail(.connectFailed("refused"))
+        f.storage.fail(StorageError(.unreachable, reason: "refused", description: "refused"))
         #expect(unsent.code == 503)
         #expect(f.call("GetItem", Self.getA).status == "hit")
     }

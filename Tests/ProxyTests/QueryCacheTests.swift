@@ -2,7 +2,6 @@ import Foundation
 import NIOCore
 import Proxy
 import Testing
-import Upstream
 
 /// The query cache's decisions, step by step against a scripted storage server.
 @Suite struct QueryCacheTests {

@@ -6,7 +6,6 @@ import NIOEmbedded
 import NIOFoundationCompat
 import NIOHTTP1
 import Proxy
-import Upstream
 
 /// A storage server whose answers the test releases one by one, in the order it chooses, so that interleavings
 /// of fills and writes are exact and repeatable. Runs on an EmbeddedEventLoop: nothing happens between steps.
@@ -15,14 +14,14 @@ final class ScriptedStorage: StorageServer, @unchecked Sendable {
     struct Pending {
         let target: String
         let body: String
-        let promise: EventLoopPromise<UpstreamResponse>
+        let promise: EventLoopPromise<StorageResponse>
     }
 
     private(set) var pending: [Pending] = []
     private(set) var sent: [(target: String, body: String)] = []
 
-    func execute(_ request: UpstreamRequest, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamResponse> {
-        let promise = eventLoop.makePromise(of: UpstreamResponse.self)
+    func execute(_ request: StorageRequest, on eventLoop: any EventLoop) -> EventLoopFuture<StorageResponse> {
+        let promise = eventLoop.makePromise(of: StorageResponse.self)
         let target = request.head.headers.first(name: "x-amz-target") ?? ""
         let body = String(buffer: request.body)
         pending.append(Pending(target: target, body: body, promise: promise))
@@ -42,14 +41,14 @@ final class ScriptedStorage: StorageServer, @unchecked Sendable {
         headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
         headers.add(name: "x-amzn-RequestId", value: "UPSTREAM")
         request.promise.succeed(
-            UpstreamResponse(
+            StorageResponse(
                 head: HTTPResponseHead(version: .http1_1, status: status, headers: headers),
                 body: ByteBuffer(string: json))
         )
     }
 
     /// Fails the oldest pending request as a transport failure.
-    func fail(_ error: UpstreamError) {
+    func fail(_ error: StorageError) {
         pending.removeFirst().promise.fail(error)
     }
 }

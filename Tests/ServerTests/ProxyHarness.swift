@@ -10,6 +10,8 @@ import Server
 import ServiceLifecycle
 import Upstream
 
+@testable import dynamo_cache
+
 /// The proxy running in-process on a real port in front of a given upstream port, plus a client for it.
 /// One test body, real sockets: the same path a deployed proxy takes.
 struct ProxyHarness {
@@ -37,7 +39,7 @@ struct ProxyHarness {
             group: group,
             logger: logger
         )
-        let proxy = DynamoProxy(storage: upstream, logger: logger)
+        let proxy = DynamoProxy(storage: UpstreamStorage(main: upstream), logger: logger)
         let listener = HTTPListener.dataPlane(
             DataPlaneConfiguration(host: "127.0.0.1", port: 0, shutdownGrace: shutdownGrace),
             proxy: proxy,

@@ -7,7 +7,6 @@ import NIOEmbedded
 import NIOHTTP1
 import Proxy
 import Synchronization
-import Upstream
 
 // The proxy's in-process hit path: DynamoProxy.handle for a request whose answer is in memory, from the
 // request head and body to the composed response (no sockets, no HTTP framing). Each benchmark sends 10,000
@@ -20,7 +19,7 @@ import Upstream
 final class FakeDynamoDB: StorageServer {
     static let itemsPerPartition = 10
 
-    func execute(_ request: UpstreamRequest, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamResponse> {
+    func execute(_ request: StorageRequest, on eventLoop: any EventLoop) -> EventLoopFuture<StorageResponse> {
         let target = request.head.headers.first(name: "x-amz-target") ?? ""
         let body: String
         switch target {
@@ -54,7 +53,7 @@ final class FakeDynamoDB: StorageServer {
         headers.add(name: "x-amzn-RequestId", value: UUID().uuidString)
         headers.add(name: "x-amz-crc32", value: String(CRC32.checksum(ByteBuffer(string: body))))
         return eventLoop.makeSucceededFuture(
-            UpstreamResponse(
+            StorageResponse(
                 head: HTTPResponseHead(version: .http1_1, status: .ok, headers: headers),
                 body: ByteBuffer(string: body)
             )
@@ -62,7 +61,7 @@ final class FakeDynamoDB: StorageServer {
     }
 
     /// DynamoDB's answer for a table that does not exist.
-    static func notFound(on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamResponse> {
+    static func notFound(on eventLoop: any EventLoop) -> EventLoopFuture<StorageResponse> {
         let body = ByteBuffer(
             string: #"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","#
                 + #""message":"Requested resource not found"}"#)
@@ -70,7 +69,7 @@ final class FakeDynamoDB: StorageServer {
         headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
         headers.add(name: "x-amz-crc32", value: String(CRC32.checksum(body)))
         return eventLoop.makeSucceededFuture(
-            UpstreamResponse(
+            StorageResponse(
                 head: HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers), body: body)
         )
     }
