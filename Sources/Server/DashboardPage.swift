@@ -184,9 +184,9 @@ package enum DashboardPage {
         }
 
         function render(s) {
-          const c = s.caches || {}, item = c.item || s.item_cache || {}, query = c.query || s.query_cache || {};
+          const c = s.caches || {}, item = c.item || {}, query = c.query || {};
           const scan = c.scan || {}, req = s.requests || {}, lat = s.latency_ms_1m || {};
-          const mem = s.memory || s.allocator || {};
+          const mem = s.memory || {};
           const hist = Array.isArray(s.history) ? s.history.filter((h) => h && num(h.t) !== null) : [];
           const last = hist.length ? hist[hist.length - 1] : null;
 
@@ -202,7 +202,7 @@ package enum DashboardPage {
           }
           set("connections", int(s.connections));
           set("errfault", int(req.errors) + " / " + int(req.faults)); set("throttled", int(req.throttled));
-          const alloc = mem.allocator || mem.name, version = String(mem.version || "").split("-")[0];
+          const alloc = mem.allocator, version = String(mem.version || "").split("-")[0];
           set("meta", "up " + duration(s.uptime_seconds) + (alloc ? " · " + alloc + " " + version : "") +
               " · updated " + clock(Date.now() / 1000));
 

@@ -1,6 +1,5 @@
 import AWSAuth
 import CacheCore
-import DynamoWire
 import Foundation
 import Metrics
 import NIOConcurrencyHelpers
@@ -84,108 +83,80 @@ final class Monitoring: Sendable {
     // MARK: /stats
 
     func statsJSON() -> String {
+        statsDocument().encoded()
+    }
+
+    func statsDocument() -> StatsDocument {
         let statistics = proxy.statistics
-        let items = proxy.itemCacheStats()
-        let queries = proxy.queryCacheStats()
         let samples = history.all()
         let last = samples.last
         let minuteAgo = samples.last { sample in last.map { $0.time - sample.time >= 60 } ?? false } ?? samples.first
-        func ratio(_ hits: Int, _ misses: Int) -> String {
-            hits + misses == 0 ? "null" : json(Double(hits) / Double(hits + misses))
-        }
-        func windowRatio(_ hits: KeyPath<StatisticsSample, Int>, _ misses: KeyPath<StatisticsSample, Int>) -> String {
-            guard let last, let first = minuteAgo else { return "null" }
+        func lastMinute(_ hits: KeyPath<StatisticsSample, Int>, _ misses: KeyPath<StatisticsSample, Int>) -> Double? {
+            guard let last, let first = minuteAgo else { return nil }
             return ratio(last[keyPath: hits] - first[keyPath: hits], last[keyPath: misses] - first[keyPath: misses])
         }
-        func store(_ s: CacheStoreStats, hits: Int, misses: Int, window: String) -> String {
-            let utilization = s.capacityBytes == 0 ? 0 : Double(s.bytes) / Double(s.capacityBytes)
-            return """
-                {"hits":\(hits),"misses":\(misses),"hit_ratio":\(ratio(hits, misses)),"hit_ratio_1m":\(window),\
-                "entries":\(s.entries),"bytes":\(s.bytes),"capacity_bytes":\(s.capacityBytes),\
-                "memory_utilization":\(json(utilization)),"evictions":\(s.evictions),"evicted_bytes":\(s.evictedBytes),\
-                "expirations":\(s.expirations),"invalidations":\(s.invalidations),"discarded_fills":\(s.discardedFills),\
-                "rejected_too_large":\(s.rejectedTooLarge)}
-                """
+        func store(_ s: CacheStoreStats, hits: Int, misses: Int, lastMinute: Double?) -> StatsDocument.Store {
+            StatsDocument.Store(
+                hits: hits, misses: misses, hitRatio: ratio(hits, misses), hitRatio1m: lastMinute, entries: s.entries,
+                bytes: s.bytes, capacityBytes: s.capacityBytes,
+                memoryUtilization: s.capacityBytes == 0 ? 0 : Double(s.bytes) / Double(s.capacityBytes),
+                evictions: s.evictions, evictedBytes: s.evictedBytes, expirations: s.expirations,
+                invalidations: s.invalidations, discardedFills: s.discardedFills, rejectedTooLarge: s.rejectedTooLarge)
         }
-        let itemJSON = store(
-            items, hits: items.hits, misses: items.misses, window: windowRatio(\.itemHits, \.itemMisses))
-        let queryJSON = store(
-            queries,
-            hits: statistics.queryHits.value,
-            misses: statistics.queryMisses.value,
-            window: windowRatio(\.queryHits, \.queryMisses)
-        )
-        let scanJSON = """
-            {"hits":\(statistics.scanHits.value),"misses":\(statistics.scanMisses.value),\
-            "hit_ratio":\(ratio(statistics.scanHits.value, statistics.scanMisses.value)),\
-            "hit_ratio_1m":\(windowRatio(\.scanHits, \.scanMisses))}
-            """
-        let errors = statistics.errors.value
-        let faults = statistics.faults.value
-        let outcomes = OutcomeLabel.allCases.map { "\"\($0.name)\":\(statistics.outcomes[$0.rawValue].value)" }
-        var latency = #"{"p50":null,"p90":null,"p99":null,"max":null}"#
+        let items = proxy.itemCacheStats()
+        var latency = StatsDocument.Latency(p50: nil, p90: nil, p99: nil, max: nil)
         if let last, let first = minuteAgo {
             let window = zip(last.latency, first.latency).map { $0 - $1 }
-            latency = """
-                {"p50":\(json(LatencyHistogram.percentile(0.5, of: window))),\
-                "p90":\(json(LatencyHistogram.percentile(0.9, of: window))),\
-                "p99":\(json(LatencyHistogram.percentile(0.99, of: window))),\
-                "max":\(json(LatencyHistogram.percentile(1, of: window)))}
-                """
+            latency = StatsDocument.Latency(
+                p50: LatencyHistogram.percentile(0.5, of: window), p90: LatencyHistogram.percentile(0.9, of: window),
+                p99: LatencyHistogram.percentile(0.99, of: window), max: LatencyHistogram.percentile(1, of: window))
         }
-        let jemalloc = allocatorVersion == nil ? nil : Jemalloc.stats()
-        var memory = #"{"allocator":"system"}"#
-        var allocator = #"{"name":"system"}"#
-        if let version = allocatorVersion, let stats = jemalloc {
-            memory = """
-                {"allocator":"jemalloc","version":\(JSONWriter.quoted(version)),"allocated_bytes":\(stats.allocated),\
-                "resident_bytes":\(stats.resident)}
-                """
-            allocator = """
-                {"name":"jemalloc","version":\(JSONWriter.quoted(version)),"allocated_bytes":\(stats.allocated),\
-                "active_bytes":\(stats.active),"resident_bytes":\(stats.resident),"mapped_bytes":\(stats.mapped),\
-                "retained_bytes":\(stats.retained)}
-                """
+        var memory = StatsDocument.Memory(allocator: "system")
+        if let version = allocatorVersion, let stats = Jemalloc.stats() {
+            memory = StatsDocument.Memory(
+                allocator: "jemalloc", version: version, allocatedBytes: stats.allocated, activeBytes: stats.active,
+                residentBytes: stats.resident, mappedBytes: stats.mapped, retainedBytes: stats.retained)
         }
-        var historyJSON: [String] = []
-        for (previous, sample) in zip(samples, samples.dropFirst()) {
-            let window = zip(sample.latency, previous.latency).map { $0 - $1 }
-            historyJSON.append(
-                """
-                {"t":\(Int(sample.time)),"requests":\(sample.requests - previous.requests),\
-                "hits":\(sample.hits - previous.hits),"misses":\(sample.misses - previous.misses),\
-                "p50_ms":\(json(LatencyHistogram.percentile(0.5, of: window))),\
-                "p99_ms":\(json(LatencyHistogram.percentile(0.99, of: window))),\
-                "resident_bytes":\(sample.residentBytes.map(String.init) ?? "null")}
-                """
-            )
-        }
-        let total = statistics.requests.reduce(0) { $0 + $1.value }
-        var credentialsJSON = "null"
-        if let status = credentials?.status {
-            let expiresIn = status.expiration.map { json($0 - Date().timeIntervalSince1970) } ?? "null"
-            credentialsJSON = """
-                {"source":\(JSONWriter.quoted(status.source)),"usable":\(status.usable),\
-                "expires_in_seconds":\(expiresIn),"refreshes":\(status.refreshes),\
-                "refresh_failures":\(status.failures),\
-                "last_error":\(status.lastError.map(JSONWriter.quoted) ?? "null")}
-                """
-        }
-        return """
-            {"uptime_seconds":\(json(Date().timeIntervalSince(started))),"connections":\(connections()),\
-            "requests":{"total":\(total),"errors":\(errors),"faults":\(faults),"failed":\(errors + faults),\
-            "throttled":\(statistics.throttled.value),"by_outcome":{\(outcomes.joined(separator: ","))}},\
-            "caches":{"item":\(itemJSON),"query":\(queryJSON),"scan":\(scanJSON)},\
-            "latency_ms_1m":\(latency),"memory":\(memory),"history":[\(historyJSON.joined(separator: ","))],\
-            "item_cache":\(itemJSON),"query_cache":\(queryJSON),"allocator":\(allocator),\
-            "credentials":\(credentialsJSON)}
-
-            """
-    }
-
-    private func json(_ value: Double?) -> String {
-        guard let value, value.isFinite else { return "null" }
-        return String(format: "%.6g", value)
+        let errors = statistics.errors.value
+        let faults = statistics.faults.value
+        return StatsDocument(
+            uptimeSeconds: Date().timeIntervalSince(started),
+            connections: connections(),
+            requests: StatsDocument.Requests(
+                total: statistics.requests.reduce(0) { $0 + $1.value }, errors: errors, faults: faults,
+                failed: errors + faults, throttled: statistics.throttled.value,
+                byOutcome: Dictionary(
+                    uniqueKeysWithValues: OutcomeLabel.allCases.map {
+                        ($0.name, statistics.outcomes[$0.rawValue].value)
+                    }
+                )),
+            caches: StatsDocument.Caches(
+                item: store(
+                    items, hits: items.hits, misses: items.misses, lastMinute: lastMinute(\.itemHits, \.itemMisses)),
+                query: store(
+                    proxy.queryCacheStats(), hits: statistics.queryHits.value, misses: statistics.queryMisses.value,
+                    lastMinute: lastMinute(\.queryHits, \.queryMisses)),
+                scan: StatsDocument.Lookups(
+                    hits: statistics.scanHits.value, misses: statistics.scanMisses.value,
+                    hitRatio1m: lastMinute(\.scanHits, \.scanMisses))),
+            latencyMs1m: latency,
+            memory: memory,
+            history: zip(samples, samples.dropFirst()).map { previous, sample in
+                let window = zip(sample.latency, previous.latency).map { $0 - $1 }
+                return StatsDocument.Second(
+                    t: Int(sample.time), requests: sample.requests - previous.requests,
+                    hits: sample.hits - previous.hits, misses: sample.misses - previous.misses,
+                    p50Ms: LatencyHistogram.percentile(0.5, of: window),
+                    p99Ms: LatencyHistogram.percentile(0.99, of: window), residentBytes: sample.residentBytes)
+            },
+            credentials: credentials.map { cache in
+                let status = cache.status
+                return StatsDocument.Credentials(
+                    source: status.source, usable: status.usable,
+                    expiresInSeconds: status.expiration.map { $0 - Date().timeIntervalSince1970 },
+                    refreshes: status.refreshes, refreshFailures: status.failures, lastError: status.lastError)
+            }
+        )
     }
 }
 

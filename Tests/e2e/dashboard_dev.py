@@ -83,7 +83,7 @@ def fake_stats(started: float, empty: bool = False, sparse: bool = False) -> dic
     item = cache(0, 0, None) if empty else cache(100_000 + k * 9, 2_000 + k, 0.9 + 0.05 * math.sin(now / 30))
     query = cache(0, 0, None) if empty else cache(5_000 + k, 700, 0.87)
     scan = cache(0, 0, None, memory=False) if empty else cache(40, 10, None, memory=False)
-    allocator = {"name": "jemalloc", "version": "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c",
+    memory = {"allocator": "jemalloc", "version": "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c",
                  "allocated_bytes": 150_000_000, "active_bytes": 160_000_000,
                  "resident_bytes": hist[-1]["resident_bytes"] if hist else 52_000_000,
                  "mapped_bytes": 200_000_000, "retained_bytes": 10_000_000}
@@ -96,12 +96,9 @@ def fake_stats(started: float, empty: bool = False, sparse: bool = False) -> dic
         "caches": {"item": item, "query": query, "scan": scan},
         "latency_ms_1m": ({"p50": None, "p90": None, "p99": None, "max": None} if empty else
                           {"p50": 0.12, "p90": 0.2, "p99": 0.43, "max": 3.1}),
-        "memory": {"allocator": "jemalloc", "version": allocator["version"],
-                   "allocated_bytes": allocator["allocated_bytes"], "resident_bytes": allocator["resident_bytes"]},
+        "memory": memory,
         "history": hist,
-        "item_cache": item,
-        "query_cache": query,
-        "allocator": allocator,
+        "credentials": None,
     }
 
 

@@ -40,8 +40,8 @@ def stats(proxy):
     r = admin_request(proxy.admin_port, "GET", "/stats")
     assert r.status == 200, f"GET /stats: HTTP {r.status} {r.body[:300]!r}"
     body = r.json()
-    assert isinstance(body.get("item_cache"), dict), f"GET /stats: no item_cache object in {body!r}"
-    return body["item_cache"]
+    assert isinstance(body.get("caches", {}).get("item"), dict), f"GET /stats: no caches.item object in {body!r}"
+    return body["caches"]["item"]
 
 
 NESTED = {
@@ -243,7 +243,7 @@ def test_stats_count_hits(pair, real_proxy, name):
     pair.ddb("get_item", TableName=name, Key={"pk": S("s")}, expect_cache="hit")
     before = stats(real_proxy)
     for k in ("hits", "misses", "entries"):
-        assert isinstance(before.get(k), int) and not isinstance(before.get(k), bool), f"item_cache.{k}: {before}"
+        assert isinstance(before.get(k), int) and not isinstance(before.get(k), bool), f"caches.item.{k}: {before}"
     pair.ddb("get_item", TableName=name, Key={"pk": S("s")}, expect_cache="hit")
     after = stats(real_proxy)
     assert after["hits"] == before["hits"] + 1, f"hits {before['hits']} -> {after['hits']} after one hit"

@@ -683,10 +683,10 @@ def query_stats(proxy):
     r = admin_request(proxy.admin_port, "GET", "/stats")
     assert r.status == 200, f"GET /stats: HTTP {r.status} {r.body[:300]!r}"
     body = r.json()
-    qc = body.get("query_cache")
-    assert isinstance(qc, dict), f"GET /stats: no query_cache object in {body!r}"
+    qc = body.get("caches", {}).get("query")
+    assert isinstance(qc, dict), f"GET /stats: no caches.query object in {body!r}"
     for k in ("hits", "misses", "entries"):
-        assert isinstance(qc.get(k), int) and not isinstance(qc.get(k), bool), f"query_cache.{k}: {qc}"
+        assert isinstance(qc.get(k), int) and not isinstance(qc.get(k), bool), f"caches.query.{k}: {qc}"
     return qc
 
 
