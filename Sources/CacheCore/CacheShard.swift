@@ -95,8 +95,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         ticket: FillTicket,
         value: Value,
         weight: Int,
-        expiresAt: UInt64,
-        now: UInt64
+        expiresAt: UInt64
     ) -> Bool {
         guard let slot = index[key], records[Int(slot)]!.version == ticket.version else {
             stats.discardedFills += 1
@@ -107,7 +106,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         return store(slot, value: value, weight: weight, expiresAt: expiresAt)
     }
 
-    @inlinable mutating func beginWrite(_ key: Key, now: UInt64) -> WriteTicket {
+    @inlinable mutating func beginWrite(_ key: Key) -> WriteTicket {
         let slot = index[key] ?? insert(key, value: nil, charge: overhead, expiresAt: 0)
         let version = bumpVersion(slot)
         return WriteTicket(version: version)
@@ -118,8 +117,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         ticket: WriteTicket,
         value: Value?,
         weight: Int,
-        expiresAt: UInt64,
-        now: UInt64
+        expiresAt: UInt64
     ) {
         guard let slot = index[key] else { return }  // invalidated or evicted meanwhile: stays empty
         guard records[Int(slot)]!.version == ticket.version, let value else {
@@ -283,7 +281,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
     // MARK: Invariants
 
     @usableFromInline
-    func validate(now: UInt64) -> [String] {
+    func validate() -> [String] {
         var problems: [String] = []
         var count = 0
         var bytes = 0

@@ -50,13 +50,13 @@ public struct CacheStoreConfiguration: Sendable {
     }
 }
 
-/// Proof that a fill began; hand it back to ``CacheStore/completeFill(_:ticket:value:weight:expiresAt:now:)``.
+/// Proof that a fill began; hand it back to ``CacheStore/completeFill(_:ticket:value:weight:expiresAt:)``.
 public struct FillTicket: Hashable, Sendable {
     @usableFromInline let version: UInt64
     @inlinable init(version: UInt64) { self.version = version }
 }
 
-/// Proof that a write began; hand it back to ``CacheStore/completeWrite(_:ticket:value:weight:expiresAt:now:)``.
+/// Proof that a write began; hand it back to ``CacheStore/completeWrite(_:ticket:value:weight:expiresAt:)``.
 public struct WriteTicket: Hashable, Sendable {
     @usableFromInline let version: UInt64
     @inlinable init(version: UInt64) { self.version = version }
@@ -139,18 +139,18 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     /// Stores the result of a fill unless the key was written, invalidated or evicted since `ticket` was taken.
     /// Returns whether it was stored.
     @inlinable @discardableResult
-    public func completeFill(_ key: Key, ticket: FillTicket, value: Value, weight: Int, expiresAt: UInt64, now: UInt64)
+    public func completeFill(_ key: Key, ticket: FillTicket, value: Value, weight: Int, expiresAt: UInt64)
         -> Bool
     {
         stripes[shard(key)].mutex.withLock {
-            $0.completeFill(key, ticket: ticket, value: value, weight: weight, expiresAt: expiresAt, now: now)
+            $0.completeFill(key, ticket: ticket, value: value, weight: weight, expiresAt: expiresAt)
         }
     }
 
     /// Marks a write of `key` as begun: fills that started earlier will be discarded.
     @inlinable
-    public func beginWrite(_ key: Key, now: UInt64) -> WriteTicket {
-        stripes[shard(key)].mutex.withLock { $0.beginWrite(key, now: now) }
+    public func beginWrite(_ key: Key) -> WriteTicket {
+        stripes[shard(key)].mutex.withLock { $0.beginWrite(key) }
     }
 
     /// Completes a write the storage server acknowledged. With a value, the key becomes it, unless another write
@@ -162,11 +162,10 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
         ticket: WriteTicket,
         value: Value?,
         weight: Int,
-        expiresAt: UInt64,
-        now: UInt64
+        expiresAt: UInt64
     ) {
         stripes[shard(key)].mutex.withLock {
-            $0.completeWrite(key, ticket: ticket, value: value, weight: weight, expiresAt: expiresAt, now: now)
+            $0.completeWrite(key, ticket: ticket, value: value, weight: weight, expiresAt: expiresAt)
         }
     }
 
@@ -211,9 +210,9 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     }
 
     /// Checks every shard's invariants; returns the violations found (empty when sound). For tests.
-    public func validate(now: UInt64) -> [String] {
+    public func validate() -> [String] {
         stripes.enumerated().flatMap { index, stripe in
-            stripe.mutex.withLock { $0.validate(now: now) }.map { "shard \(index): \($0)" }
+            stripe.mutex.withLock { $0.validate() }.map { "shard \(index): \($0)" }
         }
     }
 }

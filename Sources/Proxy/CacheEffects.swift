@@ -103,11 +103,9 @@ extension DynamoProxy {
     /// A key whose table cannot be tracked gets no ticket, and its store effects evict instead.
     func beginWrites(_ keys: [ItemKey], namespace: Namespace) -> WriteTickets {
         var tickets = WriteTickets(namespace: namespace)
-        guard !keys.isEmpty else { return tickets }
-        let now = clock()
         for key in keys {
             guard let incarnation = tables.incarnation(of: key.table) else { continue }
-            tickets.held[key] = (items.beginWrite(key, now: now), incarnation)
+            tickets.held[key] = (items.beginWrite(key), incarnation)
         }
         return tickets
     }
@@ -168,8 +166,7 @@ extension DynamoProxy {
             ticket: ticket,
             value: entry,
             weight: entry.weight,
-            expiresAt: expiry(now: now, negative: itemJSON == nil),
-            now: now
+            expiresAt: expiry(now: now, negative: itemJSON == nil)
         )
     }
 }

@@ -142,8 +142,7 @@ extension DynamoProxy {
                     ticket: ticket,
                     value: entry,
                     weight: entry.weight,
-                    expiresAt: expiry(now: now, negative: false),
-                    now: now
+                    expiresAt: expiry(now: now, negative: false)
                 )
             }
             apply([.confirmSchema(table: request.tables[index].tableName, attributes: names)])
@@ -158,8 +157,7 @@ extension DynamoProxy {
                     ticket: ticket,
                     value: entry,
                     weight: entry.weight,
-                    expiresAt: expiry(now: now, negative: true),
-                    now: now
+                    expiresAt: expiry(now: now, negative: true)
                 )
             }
         }

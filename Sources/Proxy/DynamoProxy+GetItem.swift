@@ -183,8 +183,7 @@ extension DynamoProxy {
             ticket: ticket,
             value: entry,
             weight: entry.weight,
-            expiresAt: expiry(now: now, negative: entry.itemRange == nil),
-            now: now
+            expiresAt: expiry(now: now, negative: entry.itemRange == nil)
         )
         return entry
     }

@@ -171,8 +171,7 @@ extension DynamoProxy {
                     ticket: ticket,
                     value: entry,
                     weight: entry.weight,
-                    expiresAt: now &+ self.configuration.queryTTL,
-                    now: now
+                    expiresAt: now &+ self.configuration.queryTTL
                 )
             }
             self.queryFlights.complete(flight, with: entry)

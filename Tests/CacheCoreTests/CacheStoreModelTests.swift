@@ -38,7 +38,7 @@ import Testing
                 }
             case 3:  // a write starts
                 let value = Int.random(in: 0..<4, using: &random) == 0 ? nil : "v\(step)"
-                writes.append((key, store.beginWrite(key, now: now), value))
+                writes.append((key, store.beginWrite(key), value))
             case 4:  // the storage server applies and acknowledges a pending write
                 if !writes.isEmpty {
                     let write = writes.remove(at: Int.random(in: 0..<writes.count, using: &random))
@@ -48,8 +48,7 @@ import Testing
                         ticket: write.ticket,
                         value: write.value ?? "-",
                         weight: 8,
-                        expiresAt: now + 50,
-                        now: now
+                        expiresAt: now + 50
                     )
                 }
             case 5, 6:  // a fill lands
@@ -60,8 +59,7 @@ import Testing
                         ticket: fill.ticket,
                         value: fill.value,
                         weight: fill.value.utf8.count * 10,
-                        expiresAt: now + 50,
-                        now: now
+                        expiresAt: now + 50
                     )
                 }
             default:
@@ -71,7 +69,7 @@ import Testing
                     store.sweep(now: now, examinePerShard: 4)
                 }
             }
-            let problems = store.validate(now: now)
+            let problems = store.validate()
             #expect(problems.isEmpty, "step \(step): \(problems)")
             if !problems.isEmpty { return }
         }
@@ -89,16 +87,15 @@ import Testing
                         case 0: fill(store, key, "value-\(step)", now: UInt64(step))
                         case 1: _ = store.get(key, now: UInt64(step))
                         case 2:
-                            let ticket = store.beginWrite(key, now: UInt64(step))
+                            let ticket = store.beginWrite(key)
                             store.completeWrite(
-                                key, ticket: ticket, value: "w", weight: 1, expiresAt: UInt64(step + 100),
-                                now: UInt64(step))
+                                key, ticket: ticket, value: "w", weight: 1, expiresAt: UInt64(step + 100))
                         default: store.invalidate(key)
                         }
                     }
                 }
             }
         }
-        #expect(store.validate(now: 0).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 }

@@ -28,7 +28,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
 {
     guard case .miss(let ticket) = store.lookup(key, now: now) else { return false }
     return store.completeFill(
-        key, ticket: ticket, value: value, weight: value.utf8.count, expiresAt: now + ttl, now: now)
+        key, ticket: ticket, value: value, weight: value.utf8.count, expiresAt: now + ttl)
 }
 
 @Suite struct CacheStoreTests {
@@ -47,7 +47,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(stats.hits == 2)
         #expect(stats.misses == 2)
         #expect(stats.entries == 1)
-        #expect(store.validate(now: 2).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func expiresAtTTLAndAHitDoesNotExtendIt() {
@@ -58,7 +58,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(store.get(key, now: 150) == nil)
         #expect(store.stats().expirations == 1)
         #expect(store.stats().entries == 0)
-        #expect(store.validate(now: 150).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func sweepReclaimsExpiredEntriesWithoutReads() {
@@ -68,7 +68,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         let stats = store.stats()
         #expect(stats.entries == 50)
         #expect(stats.expirations == 50)
-        #expect(store.validate(now: 20).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func evictsLeastRecentlyUsedToStayWithinBudget() {
@@ -85,14 +85,14 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(stats.bytes <= 30)
         #expect(stats.evictions == 1)
         #expect(stats.evictedBytes == 10)
-        #expect(store.validate(now: 2).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func perEntryOverheadBoundsManySmallEntries() {
         let store = makeStore(capacity: 1_000, overhead: 100)
         for id in 0..<100 { fill(store, TestKey(id: id), "") }
         #expect(store.stats().entries <= 10)
-        #expect(store.validate(now: 0).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func refusesEntriesOverTheSizeLimit() {
@@ -101,29 +101,29 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(store.get(TestKey(id: 1), now: 0) == nil)
         #expect(store.stats().rejectedTooLarge == 1)
         #expect(store.stats().bytes == 0)
-        #expect(store.validate(now: 0).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func aFillThatStartedBeforeAWriteNeverLandsAfterIt() {
         let store = makeStore()
         let key = TestKey(id: 7)
         guard case .miss(let staleTicket) = store.lookup(key, now: 0) else { return }
-        let write = store.beginWrite(key, now: 1)
-        store.completeWrite(key, ticket: write, value: "new", weight: 3, expiresAt: 1_000, now: 2)
+        let write = store.beginWrite(key)
+        store.completeWrite(key, ticket: write, value: "new", weight: 3, expiresAt: 1_000)
         #expect(
-            store.completeFill(key, ticket: staleTicket, value: "old", weight: 3, expiresAt: 1_000, now: 3) == false)
+            store.completeFill(key, ticket: staleTicket, value: "old", weight: 3, expiresAt: 1_000) == false)
         #expect(store.get(key, now: 4) == "new")
         #expect(store.stats().discardedFills == 1)
-        #expect(store.validate(now: 4).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func aFillThatStartedDuringAWriteNeverLandsAfterIt() {
         let store = makeStore()
         let key = TestKey(id: 7)
-        let write = store.beginWrite(key, now: 0)
+        let write = store.beginWrite(key)
         guard case .miss(let ticket) = store.lookup(key, now: 1) else { return }  // may read the old item
-        store.completeWrite(key, ticket: write, value: "new", weight: 3, expiresAt: 1_000, now: 2)
-        #expect(store.completeFill(key, ticket: ticket, value: "old", weight: 3, expiresAt: 1_000, now: 3) == false)
+        store.completeWrite(key, ticket: write, value: "new", weight: 3, expiresAt: 1_000)
+        #expect(store.completeFill(key, ticket: ticket, value: "old", weight: 3, expiresAt: 1_000) == false)
         #expect(store.get(key, now: 4) == "new")
     }
 
@@ -133,7 +133,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         guard case .miss(let ticket) = store.lookup(key, now: 0) else { return }
         store.invalidate(key)
         _ = store.lookup(key, now: 1)  // a later miss makes a new lease; the old ticket must still fail
-        #expect(store.completeFill(key, ticket: ticket, value: "old", weight: 3, expiresAt: 1_000, now: 2) == false)
+        #expect(store.completeFill(key, ticket: ticket, value: "old", weight: 3, expiresAt: 1_000) == false)
         #expect(store.get(key, now: 3) == nil)
     }
 
@@ -144,30 +144,30 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         fill(store, TestKey(id: 2), "bbbbbbbbbb")
         fill(store, TestKey(id: 3), "cccccccccc")
         fill(store, TestKey(id: 4), "dddddddddd")
-        #expect(store.completeFill(key, ticket: ticket, value: "x", weight: 1, expiresAt: 1_000, now: 1) == false)
-        #expect(store.validate(now: 1).isEmpty)
+        #expect(store.completeFill(key, ticket: ticket, value: "x", weight: 1, expiresAt: 1_000) == false)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func overlappingWritesLeaveTheKeyEmpty() {
         let store = makeStore()
         let key = TestKey(id: 3)
         fill(store, key, "v0")
-        let first = store.beginWrite(key, now: 1)
-        let second = store.beginWrite(key, now: 2)
+        let first = store.beginWrite(key)
+        let second = store.beginWrite(key)
         // Acknowledgements may come back in either order; the store cannot know which write the server applied last.
-        store.completeWrite(key, ticket: second, value: "v2", weight: 2, expiresAt: 1_000, now: 3)
-        store.completeWrite(key, ticket: first, value: "v1", weight: 2, expiresAt: 1_000, now: 4)
+        store.completeWrite(key, ticket: second, value: "v2", weight: 2, expiresAt: 1_000)
+        store.completeWrite(key, ticket: first, value: "v1", weight: 2, expiresAt: 1_000)
         #expect(store.get(key, now: 5) == nil)
-        #expect(store.validate(now: 5).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func aWriteWithoutValueDropsTheKey() {
         let store = makeStore()
         let key = TestKey(id: 3)
         fill(store, key, "v0")
-        let write = store.beginWrite(key, now: 1)
+        let write = store.beginWrite(key)
         #expect(store.get(key, now: 1) == "v0")  // until the storage server answers, the old value stands
-        store.completeWrite(key, ticket: write, value: nil, weight: 0, expiresAt: 0, now: 2)
+        store.completeWrite(key, ticket: write, value: nil, weight: 0, expiresAt: 0)
         #expect(store.get(key, now: 3) == nil)
     }
 
@@ -194,7 +194,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         store.sweep(now: 1, examinePerShard: 1_000)
         #expect(store.stats().entries == 51)
         #expect(store.stats().invalidations == 51, "the 50 dropped and the late fill")
-        #expect(store.validate(now: 1).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func removeAllEmptiesEveryShard() {
@@ -204,7 +204,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(store.stats().entries == 0)
         #expect(store.stats().bytes == 0)
         #expect(store.get(TestKey(id: 3), now: 1) == nil)
-        #expect(store.validate(now: 1).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 
     @Test func shardCountIsRoundedToAPowerOfTwoAndBudgetSplit() {
@@ -212,7 +212,7 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
         #expect(store.stats().capacityBytes == 12_000)  // 4 shards of 3,000
         for id in 0..<1_000 { fill(store, TestKey(id: id), String(repeating: "x", count: 100)) }
         #expect(store.stats().bytes <= 12_000)
-        #expect(store.validate(now: 0).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 }
 
@@ -226,12 +226,12 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
             return
         }
         #expect(store.get(key, now: 1) == "for-a")  // still there for those who accept it
-        #expect(store.completeFill(key, ticket: ticket, value: "for-b", weight: 5, expiresAt: 100, now: 2))
+        #expect(store.completeFill(key, ticket: ticket, value: "for-b", weight: 5, expiresAt: 100))
         guard case .hit(let value) = store.lookup(key, now: 3, accept: { $0 == "for-b" }) else {
             Issue.record("expected the replacing fill to hit")
             return
         }
         #expect(value == "for-b")
-        #expect(store.validate(now: 3).isEmpty)
+        #expect(store.validate().isEmpty)
     }
 }

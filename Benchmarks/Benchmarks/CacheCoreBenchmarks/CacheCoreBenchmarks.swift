@@ -38,7 +38,7 @@ func filledStore() -> CacheStore<BenchKey, BenchValue> {
     )
     for key in keys {
         if case .miss(let ticket) = store.lookup(key, now: 0) {
-            store.completeFill(key, ticket: ticket, value: value, weight: 400, expiresAt: .max, now: 0)
+            store.completeFill(key, ticket: ticket, value: value, weight: 400, expiresAt: .max)
         }
     }
     return store
@@ -88,8 +88,8 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             for index in sequence {
                 let key = keys[index]
-                let ticket = store.beginWrite(key, now: 1)
-                store.completeWrite(key, ticket: ticket, value: value, weight: 400, expiresAt: .max, now: 1)
+                let ticket = store.beginWrite(key)
+                store.completeWrite(key, ticket: ticket, value: value, weight: 400, expiresAt: .max)
             }
         }
     } setup: {
@@ -103,8 +103,8 @@ let benchmarks: @Sendable () -> Void = {
                     group.addTask {
                         for index in sequence {
                             let key = keys[(index + offset) % keyCount]
-                            let ticket = store.beginWrite(key, now: 1)
-                            store.completeWrite(key, ticket: ticket, value: value, weight: 400, expiresAt: .max, now: 1)
+                            let ticket = store.beginWrite(key)
+                            store.completeWrite(key, ticket: ticket, value: value, weight: 400, expiresAt: .max)
                         }
                     }
                 }
@@ -122,7 +122,7 @@ let benchmarks: @Sendable () -> Void = {
                 let key = BenchKey(next)
                 next += 1
                 if case .miss(let ticket) = store.lookup(key, now: 1) {
-                    store.completeFill(key, ticket: ticket, value: value, weight: 400, expiresAt: .max, now: 1)
+                    store.completeFill(key, ticket: ticket, value: value, weight: 400, expiresAt: .max)
                 }
             }
         }
@@ -133,7 +133,7 @@ let benchmarks: @Sendable () -> Void = {
         )
         for key in keys {
             if case .miss(let ticket) = store.lookup(key, now: 0) {
-                store.completeFill(key, ticket: ticket, value: value, weight: 400, expiresAt: .max, now: 0)
+                store.completeFill(key, ticket: ticket, value: value, weight: 400, expiresAt: .max)
             }
         }
         return store

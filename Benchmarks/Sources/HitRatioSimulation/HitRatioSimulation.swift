@@ -125,7 +125,7 @@ package enum HitRatioSimulation {
         if stats.discardedFills != 0 || stats.rejectedTooLarge != 0 {
             try fail("store discarded \(stats.discardedFills) fills, rejected \(stats.rejectedTooLarge) values")
         }
-        let problems = store.validate(now: UInt64(trace.accesses.count))
+        let problems = store.validate()
         if !problems.isEmpty { try fail("store invariants: \(problems.joined(separator: "; "))") }
         if configuration.shards == 1 {
             let gap = abs(row.store.hitRatio - row.lru.hitRatio)

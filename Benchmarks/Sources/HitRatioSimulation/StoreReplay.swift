@@ -32,15 +32,14 @@ package struct StoreReplay: OnlineReplayPolicy {
             precondition(value == key, "store returned key \(value) for key \(key)")
             return true
         case .miss(let ticket):
-            store.completeFill(cacheKey, ticket: ticket, value: key, weight: weight, expiresAt: .max, now: now)
+            store.completeFill(cacheKey, ticket: ticket, value: key, weight: weight, expiresAt: .max)
             return false
         }
     }
 
     package func write(_ key: Int32, at position: Int) {
         let cacheKey = SimulatedKey(id: key)
-        let now = UInt64(position)
-        let ticket = store.beginWrite(cacheKey, now: now)
-        store.completeWrite(cacheKey, ticket: ticket, value: key, weight: weight, expiresAt: .max, now: now)
+        let ticket = store.beginWrite(cacheKey)
+        store.completeWrite(cacheKey, ticket: ticket, value: key, weight: weight, expiresAt: .max)
     }
 }
