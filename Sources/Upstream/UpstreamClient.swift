@@ -162,10 +162,8 @@ final class UpstreamConnectionPool {
             if connection.channel.isActive {
                 let sent = send(request, on: connection.channel, handler: connection.handler)
                 guard request.retryOnStaleConnection else { return sent }
-                let handler = connection.handler
                 return sent.assumeIsolated().flatMapError { error in
-                    guard case .connectionLost = error as? UpstreamError, handler.closedBeforeAnswering,
-                        !self.isShutdown
+                    guard case .connectionLost(_, beforeAnswer: true) = error as? UpstreamError, !self.isShutdown
                     else { return self.eventLoop.makeFailedFuture(error) }
                     self.logger.debug("resending a read on a new connection: the pooled one closed before answering")
                     return self.sendOnNewConnection(request)
@@ -296,12 +294,12 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     private let maxResponseBytes: Int
     private var context: ChannelHandlerContext?
     private var pending: Pending?
-    /// The last request failed because the connection closed before any of its answer arrived.
-    private(set) var closedBeforeAnswering = false
-
     init(maxResponseBytes: Int) {
         self.maxResponseBytes = maxResponseBytes
     }
+
+    /// A request is in flight and not a byte of its answer has arrived.
+    private var awaitsFirstByte: Bool { pending.map { $0.head == nil && $0.body == nil } ?? false }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -322,7 +320,6 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             self.context?.close(promise: nil)
         }
         pending = Pending(promise: promise, timeout: timer)
-        closedBeforeAnswering = false
         var head = request.head
         head.headers.replaceOrAdd(name: "content-length", value: String(request.body.readableBytes))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -331,8 +328,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
         }
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenFailure { error in
-            if let pending = self.pending { self.closedBeforeAnswering = pending.head == nil && pending.body == nil }
-            self.fail(.connectionLost("write failed: \(error)"))
+            self.fail(.connectionLost("write failed: \(error)", beforeAnswer: self.awaitsFirstByte))
             self.context?.close(promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
@@ -378,8 +374,9 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closedBeforeAnswering = pending != nil && pending?.head == nil && pending?.body == nil
-        fail(.connectionLost("connection closed by the storage server before a complete response"))
+        fail(
+            .connectionLost(
+                "connection closed by the storage server before a complete response", beforeAnswer: awaitsFirstByte))
         context.fireChannelInactive()
     }
 

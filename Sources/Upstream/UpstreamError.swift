@@ -16,8 +16,9 @@ package enum UpstreamError: Error, Sendable, Equatable, CustomStringConvertible 
     case noCredentials(String)
     /// The request was sent but no complete response arrived within the response timeout.
     case responseTimeout
-    /// The connection closed or failed after the request was (possibly partly) sent, before a full response.
-    case connectionLost(String)
+    /// The connection closed or failed after the request was (possibly partly) sent, before a full response;
+    /// `beforeAnswer` when not a byte of the answer had arrived (a pooled connection the server had closed).
+    case connectionLost(String, beforeAnswer: Bool = false)
     /// The response was not valid HTTP or exceeded the configured size.
     case invalidResponse(String)
     /// The client is shutting down.
@@ -36,7 +37,7 @@ package enum UpstreamError: Error, Sendable, Equatable, CustomStringConvertible 
         case .invalidURL(let text), .connectFailed(let text), .tlsRefused(let text), .noCredentials(let text):
             text
         case .responseTimeout: "the storage server did not answer in time"
-        case .connectionLost(let text): "the connection to the storage server was lost: \(text)"
+        case .connectionLost(let text, _): "the connection to the storage server was lost: \(text)"
         case .invalidResponse(let text): "the storage server's answer was not valid: \(text)"
         case .shutdown: "the proxy is shutting down"
         }
