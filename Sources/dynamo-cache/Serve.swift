@@ -18,7 +18,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Address for DynamoDB clients, HOST:PORT; port 0 picks a free one. Env DYNAMO_CACHE_LISTEN. Default 127.0.0.1:8000 (DynamoDB Local's port, what local clients expect)."
+            "Address for DynamoDB clients, HOST:PORT; port 0 picks a free one. Env DYNAMO_CACHE_LISTEN. Default \(ServeDefaults.listen) (DynamoDB Local's port, what local clients expect)."
     )
     var listen: String?
 
@@ -54,13 +54,13 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Idle keep-alive connections to the storage server kept per event loop. Env DYNAMO_CACHE_UPSTREAM_POOL_SIZE. Default 64."
+            "Idle keep-alive connections to the storage server kept per event loop. Env DYNAMO_CACHE_UPSTREAM_POOL_SIZE. Default \(ServeDefaults.upstreamPoolSize)."
     )
     var upstreamPoolSize: Int?
 
     @Option(
         help:
-            "An idle pooled connection to the storage server is closed after this long. Env DYNAMO_CACHE_UPSTREAM_IDLE_TIMEOUT. Default 20s."
+            "An idle pooled connection to the storage server is closed after this long. Env DYNAMO_CACHE_UPSTREAM_IDLE_TIMEOUT. Default \(ServeDefaults.upstreamIdleTimeout)."
     )
     var upstreamIdleTimeout: String?
 
@@ -96,19 +96,19 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Address of the admin endpoints (/healthz, /stats, /flush), HOST:PORT; keep it private. Env DYNAMO_CACHE_ADMIN_LISTEN. Default 127.0.0.1:9090."
+            "Address of the admin endpoints (/healthz, /stats, /flush), HOST:PORT; keep it private. Env DYNAMO_CACHE_ADMIN_LISTEN. Default \(ServeDefaults.adminListen)."
     )
     var adminListen: String?
 
     @Option(
         help:
-            "Time allowed to connect to the storage server (e.g. 2s, 500ms). Past it the client gets ServiceUnavailable (503). Env DYNAMO_CACHE_UPSTREAM_CONNECT_TIMEOUT. Default 2s."
+            "Time allowed to connect to the storage server (e.g. 2s, 500ms). Past it the client gets ServiceUnavailable (503). Env DYNAMO_CACHE_UPSTREAM_CONNECT_TIMEOUT. Default \(ServeDefaults.upstreamConnectTimeout)."
     )
     var upstreamConnectTimeout: String?
 
     @Option(
         help:
-            "Time the storage server may take to answer. Past it the client gets InternalServerError (500). Env DYNAMO_CACHE_UPSTREAM_TIMEOUT. Default 10s."
+            "Time the storage server may take to answer. Past it the client gets InternalServerError (500). Env DYNAMO_CACHE_UPSTREAM_TIMEOUT. Default \(ServeDefaults.upstreamTimeout)."
     )
     var upstreamTimeout: String?
 
@@ -120,62 +120,68 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Time in-flight requests get to finish after SIGTERM/SIGINT. Env DYNAMO_CACHE_SHUTDOWN_GRACE. Default 10s.")
+            "Time in-flight requests get to finish after SIGTERM/SIGINT. Env DYNAMO_CACHE_SHUTDOWN_GRACE. Default \(ServeDefaults.shutdownGrace)."
+    )
     var shutdownGrace: String?
 
     @Option(
         help:
-            "Memory for the item cache (GetItem, BatchGetItem), e.g. 256MiB, 2GiB. Env DYNAMO_CACHE_ITEM_CACHE_SIZE. Default 256MiB."
+            "Memory for the item cache (GetItem, BatchGetItem), e.g. 256MiB, 2GiB. Env DYNAMO_CACHE_ITEM_CACHE_SIZE. Default \(ServeDefaults.itemCacheSize)."
     )
     var itemCacheSize: String?
 
     @Option(
         help:
-            "How long an item stays cached after it is stored; a hit does not extend it. 0 = no time expiry. Env DYNAMO_CACHE_ITEM_TTL. Default 5m."
+            "How long an item stays cached after it is stored; a hit does not extend it. 0 = no time expiry. Env DYNAMO_CACHE_ITEM_TTL. Default \(ServeDefaults.itemTTL)."
     )
     var itemTtl: String?
 
     @Option(
         help:
-            "How long the fact that an item does not exist stays cached. 0 = no time expiry. Env DYNAMO_CACHE_NEGATIVE_TTL. Default 1m."
+            "How long the fact that an item does not exist stays cached. 0 = no time expiry. Env DYNAMO_CACHE_NEGATIVE_TTL. Default \(ServeDefaults.negativeTTL)."
     )
     var negativeTtl: String?
 
     @Option(
         help:
-            "Items whose stored answer is larger than this are not cached. Env DYNAMO_CACHE_ITEM_MAX_SIZE. Default 512KiB."
+            "Items whose stored answer is larger than this are not cached. Env DYNAMO_CACHE_ITEM_MAX_SIZE. Default \(ServeDefaults.itemMaxSize)."
     )
     var itemMaxSize: String?
 
     @Option(
         help:
-            "on: the proxy may change a request before forwarding it (fetch whole items on projected misses, ask UpdateItem for ALL_NEW). With --upstream-auth forward, set off in front of a storage server that verifies SigV4 signatures (a changed body breaks the client's signature); requests the proxy signs itself are signed after the change. Env DYNAMO_CACHE_REWRITE_REQUESTS. Default on."
+            "on: the proxy may change a request before forwarding it (fetch whole items on projected misses, ask UpdateItem for ALL_NEW). With --upstream-auth forward, set off in front of a storage server that verifies SigV4 signatures (a changed body breaks the client's signature); requests the proxy signs itself are signed after the change. Env DYNAMO_CACHE_REWRITE_REQUESTS. Default \(ServeDefaults.rewriteRequests)."
     )
     var rewriteRequests: String?
 
     @Option(
         help:
-            "Memory for the query cache (Query, Scan pages), e.g. 64MiB. Env DYNAMO_CACHE_QUERY_CACHE_SIZE. Default 64MiB."
+            "Memory for the query cache (Query, Scan pages), e.g. 64MiB. Env DYNAMO_CACHE_QUERY_CACHE_SIZE. Default \(ServeDefaults.queryCacheSize)."
     )
     var queryCacheSize: String?
 
     @Option(
         help:
-            "How long a Query or Scan page stays cached after it is stored. 0 turns the query cache off (DAX's meaning). Env DYNAMO_CACHE_QUERY_TTL. Default 5m."
+            "How long a Query or Scan page stays cached after it is stored. 0 turns the query cache off (DAX's meaning). Env DYNAMO_CACHE_QUERY_TTL. Default \(ServeDefaults.queryTTL)."
     )
     var queryTtl: String?
 
     @Option(
-        help: "Query and Scan pages larger than this are not cached. Env DYNAMO_CACHE_QUERY_MAX_SIZE. Default 2MiB.")
+        help:
+            "Query and Scan pages larger than this are not cached. Env DYNAMO_CACHE_QUERY_MAX_SIZE. Default \(ServeDefaults.queryMaxSize)."
+    )
     var queryMaxSize: String?
 
     @Option(
         help:
-            "write: any write to a table through the proxy makes its cached Query/Scan pages stale before the write is answered; ttl: writes leave them until their TTL ends (DAX's behaviour). Env DYNAMO_CACHE_QUERY_INVALIDATION. Default write."
+            "write: any write to a table through the proxy makes its cached Query/Scan pages stale before the write is answered; ttl: writes leave them until their TTL ends (DAX's behaviour). Env DYNAMO_CACHE_QUERY_INVALIDATION. Default \(ServeDefaults.queryInvalidation)."
     )
     var queryInvalidation: String?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical. Env DYNAMO_CACHE_LOG_LEVEL. Default info.")
+    @Option(
+        help:
+            "trace, debug, info, notice, warning, error or critical. Env DYNAMO_CACHE_LOG_LEVEL. Default \(ServeDefaults.logLevel)."
+    )
     var logLevel: String?
 
     func run() async throws {
@@ -226,9 +232,9 @@ struct ServeSettings {
             flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
         }
         listen = try HostPort(
-            parsing: value(options.listen, "DYNAMO_CACHE_LISTEN") ?? "127.0.0.1:8000", option: "--listen")
+            parsing: value(options.listen, "DYNAMO_CACHE_LISTEN") ?? ServeDefaults.listen, option: "--listen")
         admin = try HostPort(
-            parsing: value(options.adminListen, "DYNAMO_CACHE_ADMIN_LISTEN") ?? "127.0.0.1:9090",
+            parsing: value(options.adminListen, "DYNAMO_CACHE_ADMIN_LISTEN") ?? ServeDefaults.adminListen,
             option: "--admin-listen"
         )
         let environmentRegion =
@@ -317,19 +323,21 @@ struct ServeSettings {
             upstream.maxIdleConnectionsPerLoop = poolSize
         }
         upstream.idleTimeout = try DurationOption.parse(
-            value(options.upstreamIdleTimeout, "DYNAMO_CACHE_UPSTREAM_IDLE_TIMEOUT") ?? "20s",
+            value(options.upstreamIdleTimeout, "DYNAMO_CACHE_UPSTREAM_IDLE_TIMEOUT")
+                ?? ServeDefaults.upstreamIdleTimeout,
             option: "--upstream-idle-timeout"
         )
         upstream.connectTimeout = try DurationOption.parse(
-            value(options.upstreamConnectTimeout, "DYNAMO_CACHE_UPSTREAM_CONNECT_TIMEOUT") ?? "2s",
+            value(options.upstreamConnectTimeout, "DYNAMO_CACHE_UPSTREAM_CONNECT_TIMEOUT")
+                ?? ServeDefaults.upstreamConnectTimeout,
             option: "--upstream-connect-timeout"
         )
         upstream.responseTimeout = try DurationOption.parse(
-            value(options.upstreamTimeout, "DYNAMO_CACHE_UPSTREAM_TIMEOUT") ?? "10s",
+            value(options.upstreamTimeout, "DYNAMO_CACHE_UPSTREAM_TIMEOUT") ?? ServeDefaults.upstreamTimeout,
             option: "--upstream-timeout"
         )
         shutdownGrace = try DurationOption.parse(
-            value(options.shutdownGrace, "DYNAMO_CACHE_SHUTDOWN_GRACE") ?? "10s",
+            value(options.shutdownGrace, "DYNAMO_CACHE_SHUTDOWN_GRACE") ?? ServeDefaults.shutdownGrace,
             option: "--shutdown-grace"
         )
         if let threads = options.threads {
@@ -343,34 +351,36 @@ struct ServeSettings {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         proxy = ProxyConfiguration()
         proxy.itemCacheBytes = try ByteSize.parse(
-            value(options.itemCacheSize, "DYNAMO_CACHE_ITEM_CACHE_SIZE") ?? "256MiB",
+            value(options.itemCacheSize, "DYNAMO_CACHE_ITEM_CACHE_SIZE") ?? ServeDefaults.itemCacheSize,
             option: "--item-cache-size"
         )
         proxy.itemTTL = try DurationOption.nanoseconds(
-            value(options.itemTtl, "DYNAMO_CACHE_ITEM_TTL") ?? "5m",
+            value(options.itemTtl, "DYNAMO_CACHE_ITEM_TTL") ?? ServeDefaults.itemTTL,
             option: "--item-ttl"
         )
         proxy.negativeTTL = try DurationOption.nanoseconds(
-            value(options.negativeTtl, "DYNAMO_CACHE_NEGATIVE_TTL") ?? "1m",
+            value(options.negativeTtl, "DYNAMO_CACHE_NEGATIVE_TTL") ?? ServeDefaults.negativeTTL,
             option: "--negative-ttl"
         )
         proxy.maxItemEntryBytes = try ByteSize.parse(
-            value(options.itemMaxSize, "DYNAMO_CACHE_ITEM_MAX_SIZE") ?? "512KiB",
+            value(options.itemMaxSize, "DYNAMO_CACHE_ITEM_MAX_SIZE") ?? ServeDefaults.itemMaxSize,
             option: "--item-max-size"
         )
         proxy.queryCacheBytes = try ByteSize.parse(
-            value(options.queryCacheSize, "DYNAMO_CACHE_QUERY_CACHE_SIZE") ?? "64MiB",
+            value(options.queryCacheSize, "DYNAMO_CACHE_QUERY_CACHE_SIZE") ?? ServeDefaults.queryCacheSize,
             option: "--query-cache-size"
         )
         proxy.queryTTL = try DurationOption.nanoseconds(
-            value(options.queryTtl, "DYNAMO_CACHE_QUERY_TTL") ?? "5m",
+            value(options.queryTtl, "DYNAMO_CACHE_QUERY_TTL") ?? ServeDefaults.queryTTL,
             option: "--query-ttl"
         )
         proxy.maxQueryEntryBytes = try ByteSize.parse(
-            value(options.queryMaxSize, "DYNAMO_CACHE_QUERY_MAX_SIZE") ?? "2MiB",
+            value(options.queryMaxSize, "DYNAMO_CACHE_QUERY_MAX_SIZE") ?? ServeDefaults.queryMaxSize,
             option: "--query-max-size"
         )
-        let invalidation = value(options.queryInvalidation, "DYNAMO_CACHE_QUERY_INVALIDATION") ?? "write"
+        let invalidation =
+            value(options.queryInvalidation, "DYNAMO_CACHE_QUERY_INVALIDATION")
+            ?? ServeDefaults.queryInvalidation
         guard let queryInvalidation = ProxyConfiguration.QueryInvalidation(rawValue: invalidation.lowercased()) else {
             throw ValidationError("--query-invalidation: expected write or ttl, got \(invalidation)")
         }
@@ -378,7 +388,9 @@ struct ServeSettings {
         // Signed with the proxy's credentials, every caller reads the same data: one namespace. Forwarded
         // signatures keep callers apart, as the storage server does.
         proxy.namespaces = signsRequests ? .shared : .callerSignature
-        switch value(options.rewriteRequests, "DYNAMO_CACHE_REWRITE_REQUESTS")?.lowercased() ?? "on" {
+        switch value(options.rewriteRequests, "DYNAMO_CACHE_REWRITE_REQUESTS")?.lowercased()
+            ?? ServeDefaults.rewriteRequests
+        {
         case "on", "true", "1": proxy.rewriteRequests = true
         case "off", "false", "0": proxy.rewriteRequests = false
         case let other: throw ValidationError("--rewrite-requests: expected on or off, got \(other)")
@@ -387,7 +399,7 @@ struct ServeSettings {
         streamsUpstream.responseTimeout = upstream.responseTimeout
         streamsUpstream.maxIdleConnectionsPerLoop = upstream.maxIdleConnectionsPerLoop
         streamsUpstream.idleTimeout = upstream.idleTimeout
-        let level = value(options.logLevel, "DYNAMO_CACHE_LOG_LEVEL") ?? "info"
+        let level = value(options.logLevel, "DYNAMO_CACHE_LOG_LEVEL") ?? ServeDefaults.logLevel
         guard let logLevel = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level: unknown level \(level)")
         }
@@ -408,6 +420,34 @@ struct ServeSettings {
 
     /// Whether the Streams API goes to its own endpoint rather than the storage server's.
     var streamsHaveTheirOwnEndpoint: Bool { streamsUpstream.endpoint != upstream.endpoint }
+}
+
+/// The defaults `serve` applies and shows in its help, spelled from the configuration structs that own them
+/// (`ProxyConfiguration`, `UpstreamConfiguration`, `DataPlaneConfiguration`): each value is written once.
+/// `ops/check-config.sh` checks `ops/dynamo-cache.env` and the README's options table against the help.
+enum ServeDefaults {
+    private static let proxy = ProxyConfiguration()
+    private static let upstream = UpstreamConfiguration(host: "", port: 0)
+    private static let dataPlane = DataPlaneConfiguration(host: "", port: 0)
+
+    static let itemCacheSize = ByteSize.text(proxy.itemCacheBytes)
+    static let itemTTL = DurationOption.text(nanoseconds: proxy.itemTTL)
+    static let negativeTTL = DurationOption.text(nanoseconds: proxy.negativeTTL)
+    static let itemMaxSize = ByteSize.text(proxy.maxItemEntryBytes)
+    static let queryCacheSize = ByteSize.text(proxy.queryCacheBytes)
+    static let queryTTL = DurationOption.text(nanoseconds: proxy.queryTTL)
+    static let queryMaxSize = ByteSize.text(proxy.maxQueryEntryBytes)
+    static let queryInvalidation = proxy.queryInvalidation.rawValue
+    static let rewriteRequests = proxy.rewriteRequests ? "on" : "off"
+    static let upstreamConnectTimeout = DurationOption.text(upstream.connectTimeout)
+    static let upstreamTimeout = DurationOption.text(upstream.responseTimeout)
+    static let upstreamPoolSize = String(upstream.maxIdleConnectionsPerLoop)
+    static let upstreamIdleTimeout = DurationOption.text(upstream.idleTimeout)
+    static let shutdownGrace = DurationOption.text(dataPlane.shutdownGrace)
+    /// Loopback by default: the data listener is DynamoDB Local's port, the admin listener stays private.
+    static let listen = "127.0.0.1:8000"
+    static let adminListen = "127.0.0.1:9090"
+    static let logLevel = Logger.Level.info.rawValue
 }
 
 /// DynamoDB's public endpoints.
@@ -471,6 +511,15 @@ enum ByteSize {
         }
         throw ValidationError("\(option): expected a size like 512KiB, 256MiB or 2GiB, got \(text)")
     }
+
+    /// `bytes` in the largest binary unit that divides it (`256MiB`), as `parse` reads it.
+    static func text(_ bytes: Int) -> String {
+        for (suffix, unit) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        where bytes >= unit && bytes % unit == 0 {
+            return "\(bytes / unit)\(suffix)"
+        }
+        return "\(bytes)B"
+    }
 }
 
 /// Durations on the command line: `250ms`, `2s`, `5m`, `1h`, or `0`.
@@ -490,5 +539,20 @@ enum DurationOption {
             }
         }
         throw ValidationError("\(option): expected a duration like 500ms, 2s or 5m, got \(text)")
+    }
+
+    /// `duration` in the largest unit that divides it (`5m`, `10s`, `500ms`), as `parse` reads it.
+    static func text(_ duration: TimeAmount) -> String {
+        let nanoseconds = duration.nanoseconds
+        if nanoseconds == 0 { return "0" }
+        for (suffix, unit) in [("h", Int64(3_600_000_000_000)), ("m", 60_000_000_000), ("s", 1_000_000_000)]
+        where nanoseconds % unit == 0 {
+            return "\(nanoseconds / unit)\(suffix)"
+        }
+        return "\(nanoseconds / 1_000_000)ms"
+    }
+
+    static func text(nanoseconds: UInt64) -> String {
+        text(.nanoseconds(Int64(clamping: nanoseconds)))
     }
 }
