@@ -25,4 +25,9 @@ package struct KeyedWriteRequest: Hashable, Sendable {
             )
         }
     }
+
+    /// The request `object` with `ReturnValues` set to `ALL_NEW`: an UpdateItem that answers the whole new item.
+    package static func askingForAllNew(_ object: JSONObject, allocator: ByteBufferAllocator) -> ByteBuffer {
+        object.rewritten(removing: [], setting: [("ReturnValues", #""ALL_NEW""#)], allocator: allocator)
+    }
 }

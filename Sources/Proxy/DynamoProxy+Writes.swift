@@ -15,7 +15,7 @@ extension DynamoProxy {
             guard let request = try? KeyedWriteRequest(object) else { break }
             let plan = UpdateItemPlan(request, mayRewrite: configuration.rewriteRequests)
             guard plan.asksForAllNew else { return write(call, plan) }
-            let body = object.rewritten(removing: [], setting: [("ReturnValues", "\"ALL_NEW\"")], allocator: allocator)
+            let body = KeyedWriteRequest.askingForAllNew(object, allocator: allocator)
             return write(call, plan, body: body, answer: withoutAttributes)
         case .deleteItem:
             guard let request = try? KeyedWriteRequest(object) else { break }
