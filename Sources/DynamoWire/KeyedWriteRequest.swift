@@ -5,8 +5,6 @@ package struct KeyedWriteRequest: Hashable, Sendable {
     package var tableName: String
     package var key: PrimaryKey
     package var returnValues: String?
-    /// Whether the write is conditional (`ConditionExpression` or `Expected`): it may then change nothing.
-    package var hasCondition: Bool
 
     /// Validates `body` and reads the request from it.
     package init(parsing body: ByteBuffer) throws(WireError) {
@@ -15,13 +13,12 @@ package struct KeyedWriteRequest: Hashable, Sendable {
 
     /// Reads the request from an already validated body.
     package init(_ object: JSONObject) throws(WireError) {
-        (tableName, key, returnValues, hasCondition) = try object.withJSON { json throws(WireError) in
+        (tableName, key, returnValues) = try object.withJSON { json throws(WireError) in
             let members = object.members
             return (
                 try json.tableName(of: members),
                 try json.primaryKey("Key", of: members),
-                try json.string(json.member("ReturnValues", of: members), field: "ReturnValues"),
-                try json.hasCondition(members)
+                try json.string(json.member("ReturnValues", of: members), field: "ReturnValues")
             )
         }
     }

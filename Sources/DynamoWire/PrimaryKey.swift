@@ -35,12 +35,4 @@ extension ValidatedJSON {
             try required(string(member("TableName", of: members), field: "TableName"), field: "TableName")
         )
     }
-
-    /// Whether `members` carry a condition (`ConditionExpression` or the legacy `Expected`).
-    func hasCondition(_ members: some Sequence<JSONMember>) throws(WireError) -> Bool {
-        let expression = try string(member("ConditionExpression", of: members), field: "ConditionExpression")
-        let expected = try member("Expected", of: members)
-        if let expected { try expect(expected, .object, field: "Expected") }
-        return expression != nil || expected != nil
-    }
 }

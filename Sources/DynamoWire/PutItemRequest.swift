@@ -4,9 +4,6 @@ import NIOCore
 package struct PutItemRequest: Hashable, Sendable {
     package var tableName: String
     package var item: AttributeMap
-    package var returnValues: String?
-    /// Whether the write is conditional (`ConditionExpression` or `Expected`): it may then change nothing.
-    package var hasCondition: Bool
 
     /// Validates `body` and reads the request from it.
     package init(parsing body: ByteBuffer) throws(WireError) {
@@ -15,14 +12,9 @@ package struct PutItemRequest: Hashable, Sendable {
 
     /// Reads the request from an already validated body.
     package init(_ object: JSONObject) throws(WireError) {
-        (tableName, item, returnValues, hasCondition) = try object.withJSON { json throws(WireError) in
+        (tableName, item) = try object.withJSON { json throws(WireError) in
             let members = object.members
-            return (
-                try json.tableName(of: members),
-                try json.item("Item", of: members),
-                try json.string(json.member("ReturnValues", of: members), field: "ReturnValues"),
-                try json.hasCondition(members)
-            )
+            return (try json.tableName(of: members), try json.item("Item", of: members))
         }
     }
 }

@@ -114,18 +114,9 @@ import Testing
         #expect(request.item["name"] == .s("Jürgen 😀"))
         #expect(
             request.item["profile"] == .m(["active": .bool(true), "nick": .null, "scores": .l([.n("1"), .n("2.5")])]))
-        #expect(request.returnValues == "ALL_OLD")
-        #expect(request.hasCondition)
         #expect(request.item.primaryKey(named: ["pk"]) == (try CanonicalKey(["pk": .s("user#1")])))
         #expect(try JSONObject(parsing: buffer(body)).tableName() == "users")
 
-        let unconditional = try PutItemRequest(parsing: buffer(##"{"TableName": "t", "Item": {"pk": {"S": "1"}}}"##))
-        #expect(!unconditional.hasCondition)
-        #expect(unconditional.returnValues == nil)
-        let legacy = try PutItemRequest(
-            parsing: buffer(##"{"TableName": "t", "Item": {"pk": {"S": "1"}}, "Expected": {"pk": {"Exists": false}}}"##)
-        )
-        #expect(legacy.hasCondition)
         #expect(
             wireError { () throws(WireError) in try PutItemRequest(parsing: buffer(##"{"TableName": "t"}"##)) }
                 == .invalidField(field: "Item", reason: .missing))
@@ -140,7 +131,6 @@ import Testing
         #expect(update.tableName == "users")
         #expect(update.key.attributes == ["pk": .s("user#1")])
         #expect(update.returnValues == "UPDATED_NEW")
-        #expect(!update.hasCondition)
 
         let delete = try KeyedWriteRequest(
             parsing: buffer(
@@ -148,7 +138,6 @@ import Testing
             )
         )
         #expect(delete.key.canonical == (try CanonicalKey(["sk": .s("profile"), "pk": .s("user#1")])))
-        #expect(delete.hasCondition)
         #expect(delete.returnValues == nil)
         #expect(
             wireError { () throws(WireError) in try KeyedWriteRequest(parsing: buffer(##"{"TableName": "t"}"##)) }
