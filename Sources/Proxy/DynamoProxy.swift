@@ -246,7 +246,7 @@ package final class DynamoProxy: Sendable {
     /// Forwards a DynamoDB request untouched, forgetting the table when the server says it does not exist.
     func passThrough(_ call: Call, status: CacheStatus) -> EventLoopFuture<ProxyResponse> {
         send(call).map { answer in
-            self.forgetIfMissing(answer, tables: [(try? call.object.tableName()).flatMap { $0 }].compactMap { $0 })
+            self.forgetIfMissing(answer, tables: (try? call.object.tableName()).flatMap { $0 }.map { [$0] } ?? [])
             return self.response(for: answer).marked(status)
         }
     }

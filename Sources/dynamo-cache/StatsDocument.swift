@@ -2,7 +2,9 @@ import Foundation
 
 /// The `/stats` document: one schema, documented in the README ("The /stats document"), read by the dashboard,
 /// `dynamo-cache stats` and the tests. Every member is always present; an unknown value is `null`.
-struct StatsDocument: Codable, Equatable {
+/// Members are named after the properties in snake case (the encoder's strategy); only names with a digit after
+/// a word are spelled out in `CodingKeys`.
+struct StatsDocument: Encodable {
     var uptimeSeconds: Double
     /// Open client connections on the data plane.
     var connections: Int
@@ -16,7 +18,7 @@ struct StatsDocument: Codable, Equatable {
     /// The proxy's own AWS credentials (`--upstream-auth sign`); null when it forwards clients' signatures.
     @Nullable var credentials: Credentials?
 
-    struct Requests: Codable, Equatable {
+    struct Requests: Encodable {
         var total: Int
         /// 4xx answers.
         var errors: Int
@@ -27,34 +29,28 @@ struct StatsDocument: Codable, Equatable {
         var throttled: Int
         /// Per `x-dynamo-cache` value (hit, miss, partial, bypass, write), and `rejected`.
         var byOutcome: [String: Int]
-
-        enum CodingKeys: String, CodingKey {
-            case total, errors, faults, failed, throttled
-            case byOutcome = "by_outcome"
-        }
     }
 
-    struct Caches: Codable, Equatable {
+    struct Caches: Encodable {
         var item: Store
         var query: Store
         /// Scans share the query cache's memory; only their hits and misses are their own.
         var scan: Lookups
     }
 
-    struct Lookups: Codable, Equatable {
+    struct Lookups: Encodable {
         var hits: Int
         var misses: Int
         @Nullable var hitRatio: Double?
         @Nullable var hitRatio1m: Double?
 
         enum CodingKeys: String, CodingKey {
-            case hits, misses
-            case hitRatio = "hit_ratio"
-            case hitRatio1m = "hit_ratio_1m"
+            case hits, misses, hitRatio
+            case hitRatio1m = "hit_ratio_1m"  // the snake-case strategy would write hit_ratio1m
         }
     }
 
-    struct Store: Codable, Equatable {
+    struct Store: Encodable {
         var hits: Int
         var misses: Int
         @Nullable var hitRatio: Double?
@@ -72,18 +68,13 @@ struct StatsDocument: Codable, Equatable {
         var rejectedTooLarge: Int
 
         enum CodingKeys: String, CodingKey {
-            case hits, misses, entries, bytes, evictions, expirations, invalidations
-            case hitRatio = "hit_ratio"
+            case hits, misses, hitRatio, entries, bytes, capacityBytes, memoryUtilization, evictions, evictedBytes
+            case expirations, invalidations, discardedFills, rejectedTooLarge
             case hitRatio1m = "hit_ratio_1m"
-            case capacityBytes = "capacity_bytes"
-            case memoryUtilization = "memory_utilization"
-            case evictedBytes = "evicted_bytes"
-            case discardedFills = "discarded_fills"
-            case rejectedTooLarge = "rejected_too_large"
         }
     }
 
-    struct Latency: Codable, Equatable {
+    struct Latency: Encodable {
         @Nullable var p50: Double?
         @Nullable var p90: Double?
         @Nullable var p99: Double?
@@ -91,7 +82,7 @@ struct StatsDocument: Codable, Equatable {
     }
 
     /// The allocator's view of the process; the byte counts are null with the system allocator.
-    struct Memory: Codable, Equatable {
+    struct Memory: Encodable {
         /// `jemalloc` or `system`.
         var allocator: String
         @Nullable var version: String?
@@ -100,19 +91,10 @@ struct StatsDocument: Codable, Equatable {
         @Nullable var residentBytes: Int?
         @Nullable var mappedBytes: Int?
         @Nullable var retainedBytes: Int?
-
-        enum CodingKeys: String, CodingKey {
-            case allocator, version
-            case allocatedBytes = "allocated_bytes"
-            case activeBytes = "active_bytes"
-            case residentBytes = "resident_bytes"
-            case mappedBytes = "mapped_bytes"
-            case retainedBytes = "retained_bytes"
-        }
     }
 
     /// What happened in one second.
-    struct Second: Codable, Equatable {
+    struct Second: Encodable {
         /// Unix time of the second's end.
         var t: Int
         var requests: Int
@@ -121,40 +103,26 @@ struct StatsDocument: Codable, Equatable {
         @Nullable var p50Ms: Double?
         @Nullable var p99Ms: Double?
         @Nullable var residentBytes: Int?
-
-        enum CodingKeys: String, CodingKey {
-            case t, requests, hits, misses
-            case p50Ms = "p50_ms"
-            case p99Ms = "p99_ms"
-            case residentBytes = "resident_bytes"
-        }
     }
 
-    struct Credentials: Codable, Equatable {
+    struct Credentials: Encodable {
         var source: String
         var usable: Bool
         @Nullable var expiresInSeconds: Double?
         var refreshes: Int
         var refreshFailures: Int
         @Nullable var lastError: String?
-
-        enum CodingKeys: String, CodingKey {
-            case source, usable, refreshes
-            case expiresInSeconds = "expires_in_seconds"
-            case refreshFailures = "refresh_failures"
-            case lastError = "last_error"
-        }
     }
 
     enum CodingKeys: String, CodingKey {
-        case connections, requests, caches, memory, history, credentials
-        case uptimeSeconds = "uptime_seconds"
+        case uptimeSeconds, connections, requests, caches, memory, history, credentials
         case latencyMs1m = "latency_ms_1m"
     }
 
     /// The document as sent: compact, members in a stable order.
     func encoded() -> String {
         let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try! encoder.encode(self), as: UTF8.self) + "\n"
     }
@@ -163,16 +131,11 @@ struct StatsDocument: Codable, Equatable {
 /// An optional member written as `null` when absent instead of being left out, so that every member of the
 /// schema is always there.
 @propertyWrapper
-struct Nullable<Value: Codable & Equatable>: Codable, Equatable {
+struct Nullable<Value: Encodable>: Encodable {
     var wrappedValue: Value?
 
     init(wrappedValue: Value?) {
         self.wrappedValue = wrappedValue
-    }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
     }
 
     func encode(to encoder: any Encoder) throws {

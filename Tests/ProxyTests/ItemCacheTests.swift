@@ -373,6 +373,27 @@ import Testing
         #expect(f.call("GetItem", Self.getA).isDone == false)
     }
 
+    @Test func aPartiQLWriteWhoseTableCannotBeToldDropsEveryItemButKeepsTheSchemas() {
+        let f = ProxyFixture()
+        fillA(f)
+        let getB = #"{"TableName":"users","Key":{"id":{"S":"b"}}}"#
+        let fillB = f.call("GetItem", getB)
+        f.storage.answer(#"{"Item":{"id":{"S":"b"}}}"#)
+        #expect(fillB.isDone)
+        let statement = f.call("ExecuteStatement", #"{"Statement":"UPSERT INTO users VALUE {'id':'a'}"}"#)
+        f.storage.answer("{}")
+        #expect(statement.status == "write")
+        // The key schema is still known, so a put through the proxy is stored at once...
+        let put = f.call("PutItem", #"{"TableName":"users","Item":"# + Self.itemA2 + "}")
+        f.storage.answer("{}")
+        #expect(put.isDone)
+        let a = f.call("GetItem", Self.getA)
+        #expect(a.status == "hit")
+        #expect(a.json == json(#"{"Item":"# + Self.itemA2 + "}"))
+        // ...while every item cached before the statement is gone.
+        #expect(f.call("GetItem", getB).isDone == false)
+    }
+
     @Test func resourceNotFoundForgetsTheTable() {
         let f = ProxyFixture()
         fillA(f)
