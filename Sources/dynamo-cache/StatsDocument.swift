@@ -130,10 +130,12 @@ struct StatsDocument: Encodable {
 
 /// An optional member written as `null` when absent instead of being left out, so that every member of the
 /// schema is always there.
+// swift-format-ignore: UseSynthesizedInitializer
 @propertyWrapper
 struct Nullable<Value: Encodable>: Encodable {
     var wrappedValue: Value?
 
+    // Spelt out, not synthesized: with it, the documents' memberwise initializers take the wrapped value.
     init(wrappedValue: Value?) {
         self.wrappedValue = wrappedValue
     }
