@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "Server", targets: ["Server"]),
         .library(name: "LoadGenerator", targets: ["LoadGenerator"]),
         .library(name: "AWSAuth", targets: ["AWSAuth"]),
+        .library(name: "StreamFollower", targets: ["StreamFollower"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -100,6 +101,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StreamFollower",
+            dependencies: [
+                "DynamoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LoadGenerator",
             dependencies: [
                 "AWSAuth",
@@ -130,6 +141,7 @@ let package = Package(
                 "Proxy",
                 "Upstream",
                 "LoadGenerator",
+                "StreamFollower",
                 "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,6 +171,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "DynamoWireTests", dependencies: ["DynamoWire"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StreamFollowerTests",
+            dependencies: [
+                "StreamFollower", "DynamoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LoadGeneratorTests",
             dependencies: [

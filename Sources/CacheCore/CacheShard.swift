@@ -130,6 +130,24 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         store(slot, value: value, weight: weight, expiresAt: expiresAt)
     }
 
+    @inlinable mutating func refresh(
+        _ key: Key,
+        now: UInt64,
+        discards: @Sendable (Value) -> Bool,
+        replacement: @Sendable (Value) -> (value: Value, weight: Int, expiresAt: UInt64)?
+    ) {
+        guard let slot = index[key] else { return }
+        let record = records[Int(slot)]!
+        guard let value = record.value, record.expiresAt > now, !discards(value), let new = replacement(value) else {
+            remove(slot)
+            stats.invalidations += 1
+            return
+        }
+        // Fills and writes in flight began before the change: they must not land over it.
+        bumpVersion(slot)
+        store(slot, value: new.value, weight: new.weight, expiresAt: new.expiresAt)
+    }
+
     @inlinable mutating func invalidate(_ key: Key) {
         guard let slot = index[key] else { return }
         remove(slot)

@@ -169,6 +169,21 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
         }
     }
 
+    /// Applies a change made elsewhere to a key the store may hold: its live value becomes what `replacement`
+    /// makes of it, and any fill or write of it in flight is discarded; when `replacement` returns nil, or the
+    /// key has no live value (a lease), the key is dropped as by `invalidate`. A key not held stays so: a change
+    /// nobody read costs no memory.
+    @inlinable
+    public func refresh(
+        _ key: Key,
+        now: UInt64,
+        replacement: @Sendable (Value) -> (value: Value, weight: Int, expiresAt: UInt64)?
+    ) {
+        stripes[shard(key)].mutex.withLock {
+            $0.refresh(key, now: now, discards: discards, replacement: replacement)
+        }
+    }
+
     /// Drops `key` and any fill of it in flight.
     @inlinable
     public func invalidate(_ key: Key) {

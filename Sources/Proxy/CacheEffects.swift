@@ -25,6 +25,10 @@ enum CacheEffect: Equatable, Sendable {
     case storeAbsent(ItemKey)
     /// The entry, and any fill of it in flight, are dropped.
     case evict(ItemKey)
+    /// A change made elsewhere, seen in the table's stream: the item became `image` (nil: it was removed) at
+    /// `changedAt` (monotonic nanoseconds). An entry stored long enough before that becomes the image; any other
+    /// entry, and every fill and write of the key in flight, are dropped; a key not held stays unheld.
+    case refresh(ItemKey, image: ByteBuffer?, changedAt: UInt64)
     /// Pages of the table that may hold items of these partitions (hashes of key values; nil: any) are stale.
     case stalePages(table: String, partitions: [UInt64]?)
     /// Every page is stale.
@@ -82,7 +86,7 @@ struct SchemaSnapshot: Sendable {
 /// The writes begun for one request: the ticket and table incarnation of each key, and whose entries they make.
 struct WriteTickets: Sendable {
     let namespace: Namespace
-    fileprivate var held: [ItemKey: (ticket: WriteTicket, incarnation: TableIncarnation)] = [:]
+    fileprivate var held: [ItemKey: (ticket: WriteTicket, incarnation: TableIncarnation, gate: StreamGate?)] = [:]
 
     init(namespace: Namespace) {
         self.namespace = namespace
@@ -104,8 +108,8 @@ extension DynamoProxy {
     func beginWrites(_ keys: [ItemKey], namespace: Namespace) -> WriteTickets {
         var tickets = WriteTickets(namespace: namespace)
         for key in keys {
-            guard let incarnation = tables.incarnation(of: key.table) else { continue }
-            tickets.held[key] = (items.beginWrite(key), incarnation)
+            guard let (incarnation, gate) = tables.incarnation(of: key.table) else { continue }
+            tickets.held[key] = (items.beginWrite(key), incarnation, gate)
         }
         return tickets
     }
@@ -117,13 +121,17 @@ extension DynamoProxy {
             case .storeItem(let key, let item):
                 var json = allocator.buffer(capacity: 256)
                 item.encode(into: &json)
-                store(key, itemJSON: json, tickets: tickets)
+                store(key, itemJSON: json, tickets: tickets) { .item(item.fingerprint) }
             case .storeItemJSON(let key, let json):
-                store(key, itemJSON: json, tickets: tickets)
+                store(key, itemJSON: json, tickets: tickets) {
+                    (try? AttributeMap(parsing: json)).map { .item($0.fingerprint) }
+                }
             case .storeAbsent(let key):
-                store(key, itemJSON: nil, tickets: tickets)
+                store(key, itemJSON: nil, tickets: tickets) { .absent }
             case .evict(let key):
                 items.invalidate(key)
+            case .refresh(let key, let image, let changedAt):
+                refresh(key, image: image, changedAt: changedAt)
             case .stalePages(let table, let partitions):
                 guard configuration.queryInvalidation == .write else { continue }
                 tables.advance(table, partitions: partitions)
@@ -148,19 +156,27 @@ extension DynamoProxy {
         }
     }
 
-    /// Completes the write of `key` with its new entry (`{}` when `itemJSON` is nil: no such item).
-    private func store(_ key: ItemKey, itemJSON: ByteBuffer?, tickets: WriteTickets?) {
-        guard let tickets, let (ticket, incarnation) = tickets.held[key] else {
+    /// Completes the write of `key` with its new entry (`{}` when `itemJSON` is nil: no such item). When the
+    /// table's stream is followed with new images, the write's record is expected: `image` (nil when it cannot
+    /// be told) lets the follower recognise it.
+    private func store(
+        _ key: ItemKey, itemJSON: ByteBuffer?, tickets: WriteTickets?, image: () -> ItemImage?
+    ) {
+        guard let tickets, let (ticket, incarnation, gate) = tickets.held[key] else {
             items.invalidate(key)
             return
+        }
+        let now = clock()
+        if gate?.recognisesOwnWrites == true, let image = image() {
+            ownWrites.note(key, image: image, now: now)
         }
         let entry = ItemEntry(
             namespace: tickets.namespace,
             incarnation: incarnation,
             itemJSON: itemJSON,
+            storedAt: now,
             allocator: allocator
         )
-        let now = clock()
         items.completeWrite(
             key,
             ticket: ticket,

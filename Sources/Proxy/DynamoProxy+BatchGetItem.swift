@@ -37,7 +37,7 @@ extension DynamoProxy {
             if !table.consistentRead, let plan = ProjectionPlan(table.projection), let first = table.keys.first,
                 plan.isWholeItem || configuration.rewriteRequests,
                 let incarnation = tables.noteCandidate(
-                    table.tableName, attributes: first.attributes.entries.map(\.name))
+                    table.tableName, attributes: first.attributes.entries.map(\.name), now: now)
             {
                 read.plan = plan
                 read.incarnation = incarnation
@@ -136,7 +136,8 @@ extension DynamoProxy {
                 }
                 remaining[index][canonical] = nil
                 let entry = ItemEntry(
-                    namespace: namespace, incarnation: incarnation, itemJSON: parsed.slice(range), allocator: allocator)
+                    namespace: namespace, incarnation: incarnation, itemJSON: parsed.slice(range), storedAt: now,
+                    allocator: allocator)
                 items.completeFill(
                     ItemKey(table: request.tables[index].tableName, key: canonical),
                     ticket: ticket,
@@ -151,7 +152,7 @@ extension DynamoProxy {
             guard let incarnation = reads[index].incarnation else { continue }
             for (canonical, ticket) in remaining[index] {
                 let entry = ItemEntry(
-                    namespace: namespace, incarnation: incarnation, itemJSON: nil, allocator: allocator)
+                    namespace: namespace, incarnation: incarnation, itemJSON: nil, storedAt: now, allocator: allocator)
                 items.completeFill(
                     ItemKey(table: table.tableName, key: canonical),
                     ticket: ticket,

@@ -29,12 +29,13 @@ extension DynamoProxy {
             return .deferred(passThrough(call, status: .bypass))
         }
         let keyNames = request.key.attributes.entries.map(\.name)
-        guard let incarnation = tables.noteCandidate(request.tableName, attributes: keyNames) else {
+        let now = clock()
+        guard let incarnation = tables.noteCandidate(request.tableName, attributes: keyNames, now: now) else {
             return .deferred(passThrough(call, status: .bypass))
         }
         let key = ItemKey(table: request.tableName, key: request.key.canonical)
         let namespace = call.namespace
-        switch items.lookup(key, now: clock(), accept: { $0.namespace == namespace }) {
+        switch items.lookup(key, now: now, accept: { $0.namespace == namespace }) {
         case .hit(let entry):
             guard let response = answer(from: entry, request: request, plan: plan, status: .hit) else {
                 return .deferred(passThrough(call, status: .bypass))
@@ -164,9 +165,11 @@ extension DynamoProxy {
         ticket: FillTicket
     ) -> ItemEntry {
         let entry: ItemEntry
+        let now = clock()
         if exact {
             entry = ItemEntry.copying(
-                namespace: namespace, incarnation: incarnation, body: body, itemRange: parsed.itemRange)
+                namespace: namespace, incarnation: incarnation, body: body, itemRange: parsed.itemRange,
+                storedAt: now)
         } else {
             entry = ItemEntry(
                 namespace: namespace,
@@ -174,10 +177,10 @@ extension DynamoProxy {
                 itemJSON: parsed.itemRange.map {
                     body.getSlice(at: body.readerIndex + $0.lowerBound, length: $0.count)!
                 },
+                storedAt: now,
                 allocator: allocator
             )
         }
-        let now = clock()
         items.completeFill(
             key,
             ticket: ticket,

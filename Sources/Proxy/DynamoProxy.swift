@@ -35,7 +35,9 @@ package final class DynamoProxy: Sendable {
     let logger: Logger
     let configuration: ProxyConfiguration
     let items: CacheStore<ItemKey, ItemEntry>
-    let tables = TableRegistry()
+    let tables: TableRegistry
+    /// Writes acknowledged through this node whose stream records have not been seen yet.
+    let ownWrites = OwnWriteLedger()
     let itemFlights = SingleFlight<ItemFlightKey, ItemFill>()
     let queries: CacheStore<QueryKey, QueryEntry>
     let queryFlights = SingleFlight<QueryFlightKey, QueryEntry?>()
@@ -52,8 +54,10 @@ package final class DynamoProxy: Sendable {
         configuration: ProxyConfiguration = ProxyConfiguration(),
         logger: Logger,
         authenticator: ClientAuthenticator? = nil,
-        clock: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds }
+        clock: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds },
+        newStreamTable: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        tables = TableRegistry(streams: configuration.streams, newStreamTable: newStreamTable)
         self.storage = storage
         self.configuration = configuration
         self.authenticator = authenticator

@@ -50,11 +50,18 @@ final class ItemEntry: Sendable {
     let itemRange: Range<Int>?
     /// `x-amz-crc32` of `body`, formatted once.
     let checksum: String
+    /// When it was stored (monotonic nanoseconds): what it holds was read no later. A stream record of a change
+    /// made after that may replace it; one that cannot be ordered against it only drops it.
+    let storedAt: UInt64
 
     /// `body` must own storage of its own size: a slice of a connection's read buffer would keep the whole
     /// buffer alive and make the charged weight a lie (see ``copying(namespace:body:itemRange:)``).
-    private init(namespace: Namespace, incarnation: TableIncarnation, body: ByteBuffer, itemRange: Range<Int>?) {
+    private init(
+        namespace: Namespace, incarnation: TableIncarnation, body: ByteBuffer, itemRange: Range<Int>?,
+        storedAt: UInt64
+    ) {
         self.namespace = namespace
+        self.storedAt = storedAt
         self.incarnation = incarnation
         self.body = body
         self.itemRange = itemRange
@@ -66,13 +73,15 @@ final class ItemEntry: Sendable {
         namespace: Namespace,
         incarnation: TableIncarnation,
         body: ByteBuffer,
-        itemRange: Range<Int>?
+        itemRange: Range<Int>?,
+        storedAt: UInt64
     ) -> ItemEntry {
         ItemEntry(
             namespace: namespace,
             incarnation: incarnation,
             body: ByteBuffer(bytes: body.readableBytesView),
-            itemRange: itemRange
+            itemRange: itemRange,
+            storedAt: storedAt
         )
     }
 
@@ -81,6 +90,7 @@ final class ItemEntry: Sendable {
         namespace: Namespace,
         incarnation: TableIncarnation,
         itemJSON: ByteBuffer?,
+        storedAt: UInt64,
         allocator: ByteBufferAllocator
     ) {
         let body = GetItemResponse.compose(itemJSON: itemJSON, consumedCapacity: nil, allocator: allocator)
@@ -88,7 +98,8 @@ final class ItemEntry: Sendable {
             namespace: namespace,
             incarnation: incarnation,
             body: body,
-            itemRange: itemJSON.map { 8..<(8 + $0.readableBytes) }
+            itemRange: itemJSON.map { 8..<(8 + $0.readableBytes) },
+            storedAt: storedAt
         )
     }
 

@@ -27,6 +27,14 @@ package struct ProxyConfiguration: Sendable {
     /// Whose entries a request may be served when the proxy does not authenticate clients itself (with client
     /// authentication, the namespace is always the verified client).
     package var namespaces: NamespaceRule
+    /// Whose DynamoDB Streams are followed (`--streams`); nil: none, and writes that bypass this node are seen
+    /// only when entries expire.
+    package var streams: StreamScope?
+    /// A followed table is answered from the storage server while its follower is further behind than this.
+    package var streamMaxLag: UInt64
+    /// How far the storage server's clock, which dates stream records (to the second), may be from ours: a
+    /// record replaces an entry only if the entry was stored at least this long before the record's change.
+    package var streamClockMargin: UInt64
 
     /// How cache namespaces are told apart without client authentication.
     package enum NamespaceRule: Sendable {
@@ -57,8 +65,14 @@ package struct ProxyConfiguration: Sendable {
         queryTTL: UInt64 = 300_000_000_000,
         maxQueryEntryBytes: Int = 2 << 20,
         queryInvalidation: QueryInvalidation = .write,
-        namespaces: NamespaceRule = .callerSignature
+        namespaces: NamespaceRule = .callerSignature,
+        streams: StreamScope? = nil,
+        streamMaxLag: UInt64 = 5_000_000_000,
+        streamClockMargin: UInt64 = 1_000_000_000
     ) {
+        self.streams = streams
+        self.streamMaxLag = streamMaxLag
+        self.streamClockMargin = streamClockMargin
         self.itemCacheBytes = itemCacheBytes
         self.itemTTL = itemTTL
         self.negativeTTL = negativeTTL

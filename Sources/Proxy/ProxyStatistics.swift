@@ -104,7 +104,8 @@ package enum OutcomeLabel: Int, CaseIterable, Sendable {
 
 /// Why cache entries were dropped: a closed set.
 package enum InvalidationCause: Int, CaseIterable, Sendable {
-    case write, conditionFailed, unknownOutcome, tableOperation, partiql, notFound, flush, nonCanonical
+    case write, conditionFailed, unknownOutcome, tableOperation, partiql, notFound, flush, nonCanonical, stream,
+        streamLost
 
     package var name: String {
         switch self {
@@ -116,6 +117,8 @@ package enum InvalidationCause: Int, CaseIterable, Sendable {
         case .notFound: "not_found"
         case .flush: "flush"
         case .nonCanonical: "non_canonical"
+        case .stream: "stream"
+        case .streamLost: "stream_lost"
         }
     }
 }

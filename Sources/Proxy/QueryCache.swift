@@ -72,15 +72,16 @@ extension DynamoProxy {
             return .deferred(passThrough(call, status: .bypass))
         }
         let partitions = operation == .query && read.indexName == nil ? Self.queriedPartitions(call.object) : nil
+        let now = clock()
         guard
-            let stamp = partitions.map({ tables.stamp(of: read.tableName, partitions: $0) })
-                ?? tables.stamp(of: read.tableName)
+            let stamp = partitions.map({ tables.stamp(of: read.tableName, partitions: $0, now: now) })
+                ?? tables.stamp(of: read.tableName, now: now)
         else {
             return .deferred(passThrough(call, status: .bypass))
         }
         let key = QueryKey(namespace: call.namespace, operation: operation == .query ? 1 : 2, canonical: canonical)
         let capacity = ConsumedCapacityRequest(returnConsumedCapacity: capacityMember, tableName: read.tableName)
-        switch queries.lookup(key, now: clock(), accept: { $0.stamp == stamp }) {
+        switch queries.lookup(key, now: now, accept: { $0.stamp == stamp }) {
         case .hit(let entry):
             return .immediate(queryAnswer(entry, capacity: capacity, status: .hit))
         case .miss(let ticket):
@@ -164,7 +165,7 @@ extension DynamoProxy {
             // Stored without consumed capacity: one entry serves callers who ask for it and callers who do not.
             let body = object.rewritten(removing: ["ConsumedCapacity"], setting: [], allocator: self.allocator)
             let entry = QueryEntry(body: body, stamp: stamp)
-            if self.tables.isCurrent(stamp, table: table, partitions: partitions) {
+            if self.tables.isCurrent(stamp, table: table, partitions: partitions, now: self.clock()) {
                 let now = self.clock()
                 self.queries.completeFill(
                     key,

@@ -28,6 +28,10 @@
 // memory; a collision only costs a hit. Generations come from one counter per stripe, which only grows, so a
 // table that is forgotten and seen again never repeats an old stamp.
 //
+// Stream gates. With `--streams`, every table in scope has a gate (StreamGate.swift) that its follower opens while
+// it is current; while it is closed the table is not cached at all: reads pass through and fills store nothing.
+// Gates outlive forgetting (the follower keeps its place), so they are kept apart from the tables, bounded alike.
+//
 // Concurrency: tables are spread over stripes by a hash of their name, each with its own Mutex; nothing here is
 // global. No caller holds a stripe lock while taking another lock.
 
@@ -68,11 +72,17 @@ final class TableRegistry: Sendable {
         var epoch: UInt64
         /// Per partition bucket; allocated on the first partition stamp or write.
         var buckets: [UInt64] = []
+        /// The table's stream gate; nil when its stream is not followed.
+        let gate: StreamGate?
 
-        init(generation: UInt64) {
+        init(generation: UInt64, gate: StreamGate?) {
             self.generation = generation
             epoch = generation
+            self.gate = gate
         }
+
+        /// Whether the table may be cached at `now`.
+        func isServable(now: UInt64) -> Bool { gate?.isOpen(now: now) ?? true }
     }
 
     /// Partition buckets per table.
@@ -80,16 +90,33 @@ final class TableRegistry: Sendable {
 
     private struct Stripe {
         var tables: [String: Table] = [:]
+        var gates: [String: StreamGate] = [:]
         var counter: UInt64 = 1
+        /// A gate made since the registry last announced one.
+        var newGate: String?
 
-        mutating func table(_ name: String, limit: Int) -> Table? {
+        mutating func table(_ name: String, limit: Int, streams: StreamScope?) -> Table? {
             if let table = tables[name] { return table }
             guard tables.count < limit else { return nil }
-            let table = Table(generation: counter)
+            let table = Table(generation: counter, gate: gate(name, limit: limit, streams: streams))
             tables[name] = table
             return table
         }
+
+        /// The table's gate, made closed on first sight; a shared closed gate past the limit (never served).
+        mutating func gate(_ name: String, limit: Int, streams: StreamScope?) -> StreamGate? {
+            guard let streams, streams.contains(name) else { return nil }
+            if let gate = gates[name] { return gate }
+            guard gates.count < limit else { return TableRegistry.closedGate }
+            let gate = StreamGate()
+            gates[name] = gate
+            newGate = name
+            return gate
+        }
     }
+
+    /// The gate of tables past the limit: never opened.
+    static let closedGate = StreamGate()
 
     private final class Lock: Sendable {
         let stripe = Mutex(Stripe())
@@ -100,14 +127,44 @@ final class TableRegistry: Sendable {
     /// A table whose keyed reads disagree this often about its key is not cached until a read succeeds.
     private static let maxCandidates = 4
     private let stripes: [Lock]
+    /// Whose streams are followed; nil: none.
+    private let streams: StreamScope?
+    /// Told of each table whose stream is to be followed, once, outside any lock.
+    private let newStreamTable: @Sendable (String) -> Void
 
-    init(maxTables: Int = 100_000, stripes: Int = 16) {
+    init(
+        maxTables: Int = 100_000, stripes: Int = 16, streams: StreamScope? = nil,
+        newStreamTable: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         maxTablesPerStripe = max(1, maxTables / stripes)
         self.stripes = (0..<stripes).map { _ in Lock() }
+        self.streams = streams
+        self.newStreamTable = newStreamTable
     }
 
     private func lock(_ table: String) -> Lock {
         stripes[Int(TableGroup.of(table) % UInt64(stripes.count))]
+    }
+
+    /// Runs `body` under the table's stripe lock, then announces a gate it made.
+    private func withStripe<T>(_ table: String, _ body: (inout Stripe) -> T) -> T {
+        let (result, announced) = lock(table).stripe.withLock { stripe in
+            let result = body(&stripe)
+            defer { stripe.newGate = nil }
+            return (result, stripe.newGate)
+        }
+        if let announced { newStreamTable(announced) }
+        return result
+    }
+
+    // MARK: Stream gates
+
+    /// The gate of `table`, made (and announced) if it is in scope and has none; nil when its stream is not
+    /// followed.
+    func streamGate(of table: String) -> StreamGate? {
+        let limit = maxTablesPerStripe
+        let streams = streams
+        return withStripe(table) { $0.gate(table, limit: limit, streams: streams) }
     }
 
     // MARK: Key schemas
@@ -118,16 +175,19 @@ final class TableRegistry: Sendable {
 
     /// Notes `attributes` as a candidate key of `table` before a miss creates its lease, and returns the table's
     /// incarnation for the entry the miss may fill. Nil when the proxy must not cache this request: the table is
-    /// not tracked (limit reached), the names contradict a confirmed schema, or there are too many conflicting
-    /// guesses.
-    func noteCandidate(_ table: String, attributes: [String]) -> TableIncarnation? {
+    /// not tracked (limit reached), its stream gate is closed at `now`, the names contradict a confirmed schema, or
+    /// there are too many conflicting guesses.
+    func noteCandidate(_ table: String, attributes: [String], now: UInt64) -> TableIncarnation? {
         let limit = maxTablesPerStripe
-        return lock(table).stripe.withLock { stripe in
+        let streams = streams
+        return withStripe(table) { stripe in
             // The common case on every cached read: the confirmed key, named in the same order.
             if let known = stripe.tables[table], let confirmed = known.schema.confirmed, confirmed == attributes {
-                return known.incarnation
+                return known.isServable(now: now) ? known.incarnation : nil
             }
-            guard var entry = stripe.table(table, limit: limit) else { return nil }
+            guard var entry = stripe.table(table, limit: limit, streams: streams), entry.isServable(now: now) else {
+                return nil
+            }
             defer { stripe.tables[table] = entry }
             if let confirmed = entry.schema.confirmed {
                 return Self.sameNames(confirmed, attributes) ? entry.incarnation : nil
@@ -139,14 +199,15 @@ final class TableRegistry: Sendable {
         }
     }
 
-    /// The incarnation a write of `table` begins under (the table is tracked from now on); nil when the table
-    /// cannot be tracked, and then the write stores nothing.
-    func incarnation(of table: String) -> TableIncarnation? {
+    /// The incarnation a write of `table` begins under (the table is tracked from now on), and its stream gate;
+    /// nil when the table cannot be tracked, and then the write stores nothing.
+    func incarnation(of table: String) -> (incarnation: TableIncarnation, gate: StreamGate?)? {
         let limit = maxTablesPerStripe
-        return lock(table).stripe.withLock { stripe in
-            guard let entry = stripe.table(table, limit: limit) else { return nil }
+        let streams = streams
+        return withStripe(table) { stripe in
+            guard let entry = stripe.table(table, limit: limit, streams: streams) else { return nil }
             stripe.tables[table] = entry
-            return entry.incarnation
+            return (entry.incarnation, entry.gate)
         }
     }
 
@@ -157,13 +218,14 @@ final class TableRegistry: Sendable {
     @discardableResult
     func confirm(_ table: String, attributes: [String]) -> Bool {
         let limit = maxTablesPerStripe
-        return lock(table).stripe.withLock { stripe in
-            guard var entry = stripe.table(table, limit: limit) else { return false }
+        let streams = streams
+        return withStripe(table) { stripe in
+            guard var entry = stripe.table(table, limit: limit, streams: streams) else { return false }
             let replaced = entry.schema.confirmed.map { !Self.sameNames($0, attributes) } ?? false
             if replaced {
                 entry.incarnation.end()
                 stripe.counter += 1
-                entry = Table(generation: stripe.counter)
+                entry = Table(generation: stripe.counter, gate: entry.gate)
             }
             entry.schema = Schema(confirmed: attributes)
             stripe.tables[table] = entry
@@ -178,34 +240,43 @@ final class TableRegistry: Sendable {
 
     // MARK: Query generations
 
-    /// The stamp of a Scan or index Query page of `table`; nil when the table is not tracked.
-    func stamp(of table: String) -> [UInt64]? {
+    /// The stamp of a Scan or index Query page of `table`; nil when the table is not tracked or its stream gate
+    /// is closed at `now`.
+    func stamp(of table: String, now: UInt64) -> [UInt64]? {
         let limit = maxTablesPerStripe
-        return lock(table).stripe.withLock { stripe in
-            if let table = stripe.tables[table] { return [table.generation] }
-            guard let entry = stripe.table(table, limit: limit) else { return nil }
+        let streams = streams
+        return withStripe(table) { stripe in
+            guard let entry = stripe.tables[table] ?? stripe.table(table, limit: limit, streams: streams),
+                entry.isServable(now: now)
+            else { return nil }
             stripe.tables[table] = entry
             return [entry.generation]
         }
     }
 
     /// The stamp of a base-table Query page that reads only the partitions whose key values hash to `values`.
-    func stamp(of table: String, partitions values: [UInt64]) -> [UInt64]? {
+    func stamp(of table: String, partitions values: [UInt64], now: UInt64) -> [UInt64]? {
         let limit = maxTablesPerStripe
-        return lock(table).stripe.withLock { stripe in
-            guard var entry = stripe.tables[table] ?? stripe.table(table, limit: limit) else { return nil }
+        let streams = streams
+        return withStripe(table) { stripe in
+            guard var entry = stripe.tables[table] ?? stripe.table(table, limit: limit, streams: streams),
+                entry.isServable(now: now)
+            else { return nil }
             if entry.buckets.isEmpty { entry.buckets = Array(repeating: entry.epoch, count: Self.bucketCount) }
             stripe.tables[table] = entry
             return [entry.epoch] + values.map { entry.buckets[Int($0 % UInt64(Self.bucketCount))] }
         }
     }
 
-    /// Whether a page stamped `stamp` is still current; `partitions` as given when it was stamped.
-    func isCurrent(_ stamp: [UInt64], table: String, partitions values: [UInt64]?) -> Bool {
-        guard let now = values.map({ self.stamp(of: table, partitions: $0) }) ?? self.stamp(of: table) else {
+    /// Whether a page stamped `stamp` is still current at `now`; `partitions` as given when it was stamped.
+    func isCurrent(_ stamp: [UInt64], table: String, partitions values: [UInt64]?, now: UInt64) -> Bool {
+        guard
+            let current = values.map({ self.stamp(of: table, partitions: $0, now: now) })
+                ?? self.stamp(of: table, now: now)
+        else {
             return false
         }
-        return now == stamp
+        return current == stamp
     }
 
     /// Moves `table`'s stamps after a write to it: its generation, and the buckets of the key values written

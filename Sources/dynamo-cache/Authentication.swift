@@ -11,15 +11,16 @@ import Upstream
 /// The proxy's own AWS credentials for `--upstream-auth sign`: found by the SDKs' chain, fetched once before
 /// the listeners open, then refreshed in the background.
 enum ProxyCredentials {
+    /// `purpose` is the option that needs them, for errors (`--upstream-auth sign`, `--streams`).
     static func start(
-        settings: ServeSettings, http: CredentialsHTTP, logger: Logger
+        settings: ServeSettings, http: CredentialsHTTP, logger: Logger, purpose: String
     ) async throws -> CredentialsCache {
         let provider: any CredentialProvider
         do {
             provider = try CredentialChain.resolve(
                 environment: ProcessInfo.processInfo.environment, region: settings.region, http: http)
         } catch {
-            throw StartupError("--upstream-auth sign: \(error.message)")
+            throw StartupError("\(purpose): \(error.message)")
         }
         let cache = CredentialsCache(provider: provider, clock: { Date().timeIntervalSince1970 })
         switch await cache.refresh() {
@@ -35,7 +36,7 @@ enum ProxyCredentials {
             if provider is InstanceMetadataCredentialProvider {
                 // Nothing was configured and the metadata service, the last guess, did not answer either.
                 throw StartupError(
-                    "--upstream-auth sign: no AWS credentials found: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                    "\(purpose): no AWS credentials found: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                         + "AWS_PROFILE and the shared files, AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN and "
                         + "AWS_CONTAINER_CREDENTIALS_* are not set, and \(error.message)")
             }

@@ -8,6 +8,7 @@ import NIOPosix
 import Prometheus
 import Proxy
 import Server
+import StreamFollower
 
 /// What the admin listener reports: `/stats` (JSON) and `/metrics` (Prometheus), from the proxy's counters,
 /// its caches, the connection count, the allocator and the readiness probe. The executable owns it because only
@@ -20,15 +21,19 @@ final class Monitoring: Sendable {
     let connections: @Sendable () -> Int
     /// The proxy's own credentials (`--upstream-auth sign`); nil when it forwards clients' signatures.
     let credentials: CredentialsCache?
+    /// The stream followers (`--streams`); nil when none run.
+    let followers: StreamFollowers?
     let started = Date()
     private let ready = NIOLockedValueBox(false)
     private let exporter: MetricsExporter
 
     init(
         proxy: DynamoProxy, registry: PrometheusCollectorRegistry, allocatorVersion: String?,
-        credentials: CredentialsCache? = nil, connections: @escaping @Sendable () -> Int
+        credentials: CredentialsCache? = nil, followers: StreamFollowers? = nil,
+        connections: @escaping @Sendable () -> Int
     ) {
         self.proxy = proxy
+        self.followers = followers
         self.registry = registry
         self.allocatorVersion = allocatorVersion
         self.credentials = credentials
@@ -75,7 +80,8 @@ final class Monitoring: Sendable {
             connections: connections(),
             ready: isUpstreamReady,
             allocator: allocatorVersion == nil ? nil : Jemalloc.stats(),
-            credentials: credentials?.status
+            credentials: credentials?.status,
+            streams: streamTables()
         )
         return registry.emitToString()
     }
@@ -155,8 +161,30 @@ final class Monitoring: Sendable {
                     source: status.source, usable: status.usable,
                     expiresInSeconds: status.expiration.map { $0 - Date().timeIntervalSince1970 },
                     refreshes: status.refreshes, refreshFailures: status.failures, lastError: status.lastError)
-            }
+            },
+            streams: streamTables()
         )
+    }
+
+    /// The followers' statuses as the document shows them.
+    func streamTables() -> [StatsDocument.StreamTable] {
+        guard let followers else { return [] }
+        let wallNow = Date().timeIntervalSince1970
+        let now = NIODeadline.now().uptimeNanoseconds
+        return followers.status().map { status in
+            StatsDocument.StreamTable(
+                table: status.table, state: status.state.rawValue,
+                serving: proxy.streamGate(of: status.table)?.isOpen(now: now) ?? true,
+                viewType: status.viewType?.rawValue, shards: status.shards,
+                lagSeconds: status.lastRecordCreation.map { max(0, wallNow - $0) },
+                sinceCurrentSeconds: status.lastCurrentAt.map { max(0, wallNow - $0) },
+                recordsApplied: status.recordsApplied, ownRecords: status.ownRecords,
+                flushes: Dictionary(
+                    uniqueKeysWithValues: StreamLossCause.allCases.map { ($0.rawValue, status.flushes[$0] ?? 0) }),
+                errors: Dictionary(
+                    uniqueKeysWithValues: StreamErrorKind.allCases.map { ($0.rawValue, status.errors[$0] ?? 0) }),
+                lastError: status.lastError)
+        }
     }
 }
 
@@ -165,6 +193,9 @@ final class Monitoring: Sendable {
 final class MetricsExporter: Sendable {
     private struct Counters {
         var last: [String: Int] = [:]
+        /// Per followed table, made when the table is first followed. Table names are labels here: only tables
+        /// that exist and have a stream get a follower, so the set is the operator's, not the clients'.
+        var streams: [String: StreamMetrics] = [:]
         /// Made when temporary credentials are first seen: long-term keys have no expiry to report.
         var credentialsExpiry: Metrics.Gauge?
     }
@@ -230,9 +261,39 @@ final class MetricsExporter: Sendable {
             ) : nil
     }
 
+    /// One followed table's metrics.
+    struct StreamMetrics {
+        let lag: Metrics.Gauge
+        let sinceCurrent: Metrics.Gauge
+        let serving: Metrics.Gauge
+        let records: Metrics.Counter
+        let ownRecords: Metrics.Counter
+        let flushes: [Metrics.Counter]
+        let errors: [Metrics.Counter]
+
+        init(table: String) {
+            lag = Metrics.Gauge(label: "dynamocache_stream_lag_seconds", dimensions: [("table", table)])
+            sinceCurrent = Metrics.Gauge(
+                label: "dynamocache_stream_since_current_seconds", dimensions: [("table", table)])
+            serving = Metrics.Gauge(label: "dynamocache_stream_serving", dimensions: [("table", table)])
+            records = Metrics.Counter(
+                label: "dynamocache_stream_records_total", dimensions: [("table", table), ("origin", "other")])
+            ownRecords = Metrics.Counter(
+                label: "dynamocache_stream_records_total", dimensions: [("table", table), ("origin", "own")])
+            flushes = StreamLossCause.allCases.map {
+                Metrics.Counter(
+                    label: "dynamocache_stream_flushes_total", dimensions: [("table", table), ("cause", $0.rawValue)])
+            }
+            errors = StreamErrorKind.allCases.map {
+                Metrics.Counter(
+                    label: "dynamocache_stream_errors_total", dimensions: [("table", table), ("kind", $0.rawValue)])
+            }
+        }
+    }
+
     func export(
         proxy: DynamoProxy, connections open: Int, ready isReady: Bool, allocator: Jemalloc.Stats?,
-        credentials: CredentialsCache.Status? = nil
+        credentials: CredentialsCache.Status? = nil, streams: [StatsDocument.StreamTable] = []
     ) {
         let statistics = proxy.statistics
         let items = proxy.itemCacheStats()
@@ -276,6 +337,23 @@ final class MetricsExporter: Sendable {
                 utilization[index].record(
                     store.capacityBytes == 0 ? 0 : Double(store.bytes) / Double(store.capacityBytes))
                 entries[index].record(store.entries)
+            }
+            for table in streams {
+                if state.streams[table.table] == nil { state.streams[table.table] = StreamMetrics(table: table.table) }
+                let metrics = state.streams[table.table]!
+                // A table never positioned has no lag yet: report it as the largest the alert can see.
+                metrics.lag.record(table.lagSeconds ?? 0)
+                metrics.sinceCurrent.record(table.sinceCurrentSeconds ?? (table.state == "not_followed" ? 0 : 1e9))
+                metrics.serving.record(table.serving ? 1 : 0)
+                let key = "stream.\(table.table)."
+                fold(metrics.records, key + "records", table.recordsApplied)
+                fold(metrics.ownRecords, key + "own", table.ownRecords)
+                for (index, cause) in StreamLossCause.allCases.enumerated() {
+                    fold(metrics.flushes[index], key + "flush." + cause.rawValue, table.flushes[cause.rawValue] ?? 0)
+                }
+                for (index, kind) in StreamErrorKind.allCases.enumerated() {
+                    fold(metrics.errors[index], key + "error." + kind.rawValue, table.errors[kind.rawValue] ?? 0)
+                }
             }
             fold(joins[0], "joins.item", statistics.itemJoins.value)
             fold(joins[1], "joins.query", statistics.queryJoins.value)

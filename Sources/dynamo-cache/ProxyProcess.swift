@@ -8,6 +8,7 @@ import Prometheus
 import Proxy
 import Server
 import ServiceLifecycle
+import StreamFollower
 import Upstream
 
 /// Wires the modules into one running proxy: event loops, storage-server client, proxy, listeners, lifecycle.
@@ -34,8 +35,10 @@ struct ProxyProcess {
         let credentials: CredentialsCache?
         do {
             credentials =
-                settings.signsRequests
-                ? try await ProxyCredentials.start(settings: settings, http: credentialsHTTP, logger: logger) : nil
+                settings.signsRequests || settings.proxy.streams != nil
+                ? try await ProxyCredentials.start(
+                    settings: settings, http: credentialsHTTP, logger: logger,
+                    purpose: settings.signsRequests ? "--upstream-auth sign" : "--streams") : nil
         } catch {
             await credentialsHTTP.shutdown()
             try? await group.shutdownGracefully()
@@ -48,11 +51,28 @@ struct ProxyProcess {
                     clock: { Int(Date().timeIntervalSince1970) })
             }
         }
-        let upstream = UpstreamClient(configuration: settings.upstream, group: group, logger: logger, signing: signing)
+        let forwardSigning = settings.signsRequests ? signing : nil
+        let upstream = UpstreamClient(
+            configuration: settings.upstream, group: group, logger: logger, signing: forwardSigning)
         let streams =
             settings.streamsHaveTheirOwnEndpoint
-            ? UpstreamClient(configuration: settings.streamsUpstream, group: group, logger: logger, signing: signing)
+            ? UpstreamClient(
+                configuration: settings.streamsUpstream, group: group, logger: logger, signing: forwardSigning)
             : nil
+        // The followers' own clients: signed with the proxy's credentials even when clients' signatures are
+        // forwarded.
+        let followerClients =
+            settings.proxy.streams == nil
+            ? nil
+            : signing.map { signing in
+                (
+                    main: UpstreamClient(
+                        configuration: settings.upstream, group: group, logger: logger, signing: signing),
+                    streams: UpstreamClient(
+                        configuration: settings.streamsUpstream, group: group, logger: logger, signing: signing)
+                )
+            }
+        let (newStreamTables, announceStreamTable) = AsyncStream.makeStream(of: String.self)
         if authenticator == nil, !settings.listen.isLoopback {
             if settings.signsRequests {
                 logger.warning(
@@ -66,7 +86,15 @@ struct ProxyProcess {
         }
         let proxy = DynamoProxy(
             storage: UpstreamStorage(main: upstream, streams: streams), configuration: settings.proxy, logger: logger,
-            authenticator: authenticator)
+            authenticator: authenticator, newStreamTable: { announceStreamTable.yield($0) })
+        let followers = followerClients.map { clients in
+            StreamFollowers(
+                api: UpstreamStreamsAPI(main: clients.main, streams: clients.streams, eventLoops: group),
+                delegate: ProxyStreamDelegate(proxy: proxy), configuration: settings.streamFollower,
+                logger: logger, tables: newStreamTables,
+                clock: { NIODeadline.now().uptimeNanoseconds }, wallClock: { Date().timeIntervalSince1970 })
+        }
+        for table in settings.streamTables { announceStreamTable.yield(table) }
 
         let data = HTTPListener.dataPlane(
             DataPlaneConfiguration(
@@ -77,7 +105,8 @@ struct ProxyProcess {
             logger: logger
         )
         let monitoring = Monitoring(
-            proxy: proxy, registry: registry, allocatorVersion: allocator, credentials: credentials
+            proxy: proxy, registry: registry, allocatorVersion: allocator, credentials: credentials,
+            followers: followers
         ) {
             data.connectionCount
         }
@@ -136,6 +165,7 @@ struct ProxyProcess {
         if let credentials {
             background.append(.init(service: CredentialsRefresher(credentials: credentials, logger: logger)))
         }
+        if let followers { background.append(.init(service: followers)) }
         do {
             let dataAddress = try await data.bind()
             let adminAddress = try await admin.bind()
@@ -148,6 +178,8 @@ struct ProxyProcess {
                     "upstream": "\(upstreamURL)",
                     "upstreamAuth": "\(settings.signsRequests ? "sign" : "forward")",
                     "clientAuth": "\(authenticator == nil ? "none" : "sigv4")", "threads": "\(settings.threads)",
+                    "streams":
+                        "\(settings.proxy.streams == nil ? "off" : settings.streamTables.isEmpty ? "auto" : settings.streamTables.joined(separator: ","))",
                 ]
             )
             let services = ServiceGroup(
@@ -171,6 +203,8 @@ struct ProxyProcess {
         }
         await upstream.shutdown()
         await streams?.shutdown()
+        await followerClients?.main.shutdown()
+        await followerClients?.streams.shutdown()
         await credentialsHTTP.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped")

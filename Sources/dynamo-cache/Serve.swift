@@ -1,4 +1,5 @@
 import ArgumentParser
+import DynamoWire
 import Foundation
 import Logging
 import Metrics
@@ -8,6 +9,7 @@ import Prometheus
 import Proxy
 import Server
 import ServiceLifecycle
+import StreamFollower
 import Upstream
 
 /// `dynamo-cache serve`: runs the proxy until SIGTERM or SIGINT, then drains in-flight requests.
@@ -180,6 +182,24 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
+            "auto: follow the DynamoDB Stream of every table the proxy caches that has one (found with DescribeTable), so writes that bypass this node are seen within a poll; TABLE,...: only these tables; off: none, writes that bypass this node are seen when entries expire. Followed tables are served from memory only while their follower is current. The follower signs with the proxy's own AWS credentials, whatever --upstream-auth says. Env DYNAMO_CACHE_STREAMS. Default \(ServeDefaults.streams)."
+    )
+    var streams: String?
+
+    @Option(
+        help:
+            "Time between GetRecords calls to one shard once it is read to its end. Env DYNAMO_CACHE_STREAM_POLL_INTERVAL. Default \(ServeDefaults.streamPollInterval)."
+    )
+    var streamPollInterval: String?
+
+    @Option(
+        help:
+            "A followed table whose follower is further behind than this is answered from the storage server, not from memory, until it catches up. Env DYNAMO_CACHE_STREAM_MAX_LAG. Default \(ServeDefaults.streamMaxLag)."
+    )
+    var streamMaxLag: String?
+
+    @Option(
+        help:
             "trace, debug, info, notice, warning, error or critical. Env DYNAMO_CACHE_LOG_LEVEL. Default \(ServeDefaults.logLevel)."
     )
     var logLevel: String?
@@ -226,6 +246,9 @@ struct ServeSettings {
     var shutdownGrace: TimeAmount
     var logLevel: Logger.Level
     var proxy: ProxyConfiguration
+    /// `--streams` TABLE,...: followed from the start; empty with `auto` (tables are followed as they are met).
+    var streamTables: [String] = []
+    var streamFollower: StreamFollowerConfiguration
 
     init(_ options: Serve, environment: [String: String]) throws {
         func value(_ flag: String?, _ variable: String) -> String? {
@@ -395,6 +418,31 @@ struct ServeSettings {
         case "off", "false", "0": proxy.rewriteRequests = false
         case let other: throw ValidationError("--rewrite-requests: expected on or off, got \(other)")
         }
+        switch value(options.streams, "DYNAMO_CACHE_STREAMS") ?? ServeDefaults.streams {
+        case "off": proxy.streams = nil
+        case "auto": proxy.streams = .all
+        case let list:
+            streamTables = list.split(separator: ",").map { TableName.normalized(String($0)) }
+            guard !streamTables.isEmpty, !streamTables.contains("") else {
+                throw ValidationError("--streams: expected auto, off or TABLE,..., got \(list)")
+            }
+            proxy.streams = .tables(Set(streamTables))
+        }
+        if proxy.streams != nil, region == nil {
+            throw ValidationError(
+                "--streams needs the region to sign the follower's calls for: give --region (or AWS_REGION)")
+        }
+        streamFollower = StreamFollowerConfiguration()
+        streamFollower.pollInterval = try DurationOption.nanoseconds(
+            value(options.streamPollInterval, "DYNAMO_CACHE_STREAM_POLL_INTERVAL") ?? ServeDefaults.streamPollInterval,
+            option: "--stream-poll-interval")
+        guard streamFollower.pollInterval > 0 else { throw ValidationError("--stream-poll-interval must be above 0") }
+        proxy.streamMaxLag = try DurationOption.nanoseconds(
+            value(options.streamMaxLag, "DYNAMO_CACHE_STREAM_MAX_LAG") ?? ServeDefaults.streamMaxLag,
+            option: "--stream-max-lag")
+        guard proxy.streamMaxLag > streamFollower.pollInterval else {
+            throw ValidationError("--stream-max-lag must be longer than --stream-poll-interval")
+        }
         streamsUpstream.connectTimeout = upstream.connectTimeout
         streamsUpstream.responseTimeout = upstream.responseTimeout
         streamsUpstream.maxIdleConnectionsPerLoop = upstream.maxIdleConnectionsPerLoop
@@ -439,6 +487,9 @@ enum ServeDefaults {
     static let queryMaxSize = ByteSize.text(proxy.maxQueryEntryBytes)
     static let queryInvalidation = proxy.queryInvalidation.rawValue
     static let rewriteRequests = proxy.rewriteRequests ? "on" : "off"
+    static let streams = proxy.streams == nil ? "off" : "auto"
+    static let streamPollInterval = DurationOption.text(nanoseconds: StreamFollowerConfiguration().pollInterval)
+    static let streamMaxLag = DurationOption.text(nanoseconds: proxy.streamMaxLag)
     static let upstreamConnectTimeout = DurationOption.text(upstream.connectTimeout)
     static let upstreamTimeout = DurationOption.text(upstream.responseTimeout)
     static let upstreamPoolSize = String(upstream.maxIdleConnectionsPerLoop)

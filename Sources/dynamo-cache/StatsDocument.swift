@@ -15,8 +15,10 @@ struct StatsDocument: Encodable {
     var memory: Memory
     /// One element per second, oldest first, up to 5 minutes.
     var history: [Second]
-    /// The proxy's own AWS credentials (`--upstream-auth sign`); null when it forwards clients' signatures.
+    /// The proxy's own AWS credentials (`--upstream-auth sign` or `--streams`); null when it has none.
     @Nullable var credentials: Credentials?
+    /// One element per table whose stream is followed (`--streams`), by name; empty when none is.
+    var streams: [StreamTable]
 
     struct Requests: Encodable {
         var total: Int
@@ -114,8 +116,31 @@ struct StatsDocument: Encodable {
         @Nullable var lastError: String?
     }
 
+    /// One table's stream follower.
+    struct StreamTable: Encodable {
+        var table: String
+        /// `starting`, `following`, `backing_off` (calls fail: throttled, unreachable) or `not_followed` (no stream).
+        var state: String
+        /// Whether the table's entries are served from memory now.
+        var serving: Bool
+        @Nullable var viewType: String?
+        var shards: Int
+        /// Now minus the creation time of the last record applied.
+        @Nullable var lagSeconds: Double?
+        /// Seconds since the follower last read every shard to its end; over --stream-max-lag, not served.
+        @Nullable var sinceCurrentSeconds: Double?
+        var recordsApplied: Int
+        /// Records of this node's own writes, which changed nothing.
+        var ownRecords: Int
+        /// Flushes because the follower lost its place, by cause.
+        var flushes: [String: Int]
+        /// Failed calls, by kind.
+        var errors: [String: Int]
+        @Nullable var lastError: String?
+    }
+
     enum CodingKeys: String, CodingKey {
-        case uptimeSeconds, connections, requests, caches, memory, history, credentials
+        case uptimeSeconds, connections, requests, caches, memory, history, credentials, streams
         case latencyMs1m = "latency_ms_1m"
     }
 

@@ -1,0 +1,42 @@
+import Synchronization
+
+/// Which tables have their streams followed (`--streams`): the entries of those tables are served only while
+/// their follower is current (see the design note in DynamoProxy+Streams.swift).
+package enum StreamScope: Sendable, Equatable {
+    /// Every table the proxy caches; a table without a stream is cached by TTL alone.
+    case all
+    /// These tables (normalised names); others are cached by TTL alone.
+    case tables(Set<String>)
+
+    func contains(_ table: String) -> Bool {
+        switch self {
+        case .all: true
+        case .tables(let names): names.contains(table)
+        }
+    }
+}
+
+/// Whether one table's entries may be served now: its follower opens the gate until a deadline each time it
+/// has read every shard to its end, so a follower that falls behind, stalls or dies closes it by itself.
+/// Read on every request for the table: one atomic load, no lock.
+package final class StreamGate: Sendable {
+    private let openUntil = Atomic<UInt64>(0)
+    private let newImages = Atomic<Bool>(false)
+
+    init() {}
+
+    /// Whether entries may be served at `now` (monotonic nanoseconds).
+    package func isOpen(now: UInt64) -> Bool { now < openUntil.load(ordering: .acquiring) }
+
+    /// Opens the gate until `deadline` (`.max`: for good, the table has no stream to follow).
+    package func open(until deadline: UInt64) { openUntil.store(deadline, ordering: .releasing) }
+
+    /// Closes it until the follower opens it again.
+    package func close() { openUntil.store(0, ordering: .releasing) }
+
+    /// Whether the followed stream's records carry new images, so that records of this node's own writes can be
+    /// recognised (and change nothing).
+    var recognisesOwnWrites: Bool { newImages.load(ordering: .relaxed) }
+
+    func setRecognisesOwnWrites(_ value: Bool) { newImages.store(value, ordering: .relaxed) }
+}

@@ -1,0 +1,423 @@
+// Design note: following one table's DynamoDB Stream.
+//
+// What it guarantees: every record of the stream from the follower's position on is handed to the delegate, a
+// key's records in their order, or the delegate is told the place was lost (`lost`) before anything later is.
+// How:
+// - Position. DescribeTable finds the stream; DescribeStream (every page) lists its shards. Each open shard gets
+//   a `LATEST` iterator; closed shards are behind the position. Then `positioned`.
+// - Lineage. A shard is read only once its parent (if the follower read it) returned its last record, so a
+//   key's records, which move from a parent to a child when a shard splits or rolls over, come in order.
+//   A closed shard (GetRecords gives no next iterator) is replaced by its children, found with DescribeStream
+//   and read from `TRIM_HORIZON`. A new shard whose parent the follower never knew is a gap.
+// - Progress. An iterator is renewed with `AFTER_SEQUENCE_NUMBER` of the last record handed over when it expires;
+//   with no record handed over yet there is no safe place to resume, so that is a lost place, as are
+//   TrimmedDataAccessException, a gap, and the stream disabled or replaced (DescribeTable is asked again every
+//   `describeInterval`).
+// - Currency. A round reads every readable shard once; when each answered fewer records than asked (it was at
+//   its end), the table was current as of the round's start: `current(asOf:)`. Rounds run every
+//   `pollInterval` (at most 4 a second per shard by default), at once when a shard had more, and back off
+//   (doubling, up to `maxBackoff`) on throttling and failures — during which the delegate hears nothing, so the
+//   caches stop serving the table by themselves once it falls `--stream-max-lag` behind.
+// Time is an input (`clock`, `wallClock`); `step` does one round, so tests drive it without sleeping.
+
+import DynamoWire
+import Logging
+import NIOCore
+
+/// How a follower paces itself. Durations in nanoseconds.
+package struct StreamFollowerConfiguration: Sendable {
+    /// Time between rounds when every shard is at its end (`--stream-poll-interval`).
+    package var pollInterval: UInt64
+    /// The longest wait after repeated throttling or failures.
+    package var maxBackoff: UInt64
+    /// How often DescribeTable is asked whether the stream is still the same, and whether a table without one
+    /// has one now.
+    package var describeInterval: UInt64
+    /// Records asked for per GetRecords call (DynamoDB's maximum is 1000).
+    package var recordLimit: Int
+
+    package init(
+        pollInterval: UInt64 = 250_000_000, maxBackoff: UInt64 = 5_000_000_000,
+        describeInterval: UInt64 = 30_000_000_000, recordLimit: Int = 1000
+    ) {
+        self.pollInterval = pollInterval
+        self.maxBackoff = maxBackoff
+        self.describeInterval = describeInterval
+        self.recordLimit = recordLimit
+    }
+}
+
+/// Why a follower lost its place (the `cause` label of its flushes).
+package enum StreamLossCause: String, Sendable, CaseIterable {
+    case trimmed = "trimmed"
+    case shardGap = "shard_gap"
+    case expiredIterator = "expired_iterator"
+    case streamDisabled = "stream_disabled"
+    case streamReplaced = "stream_replaced"
+}
+
+/// Why a follower's call failed (the `kind` label of its errors).
+package enum StreamErrorKind: String, Sendable, CaseIterable {
+    case throttled = "throttled"
+    case noCredentials = "no_credentials"
+    case transport = "transport"
+    case serverError = "server_error"
+    case refused = "refused"
+    case invalidAnswer = "invalid_answer"
+}
+
+/// What one follower has done, for `/stats` and `/metrics`.
+package struct StreamTableStatus: Sendable, Equatable {
+    package enum State: String, Sendable {
+        case starting
+        case notFollowed = "not_followed"
+        case following
+        case backingOff = "backing_off"
+    }
+
+    package var table: String
+    package var state: State = .starting
+    package var viewType: StreamViewType?
+    /// Shards being read now.
+    package var shards = 0
+    /// Unix seconds of the last record handed over.
+    package var lastRecordCreation: Double?
+    /// Unix seconds of the last round that reached the end of every shard.
+    package var lastCurrentAt: Double?
+    /// Monotonic nanoseconds of the same.
+    package var currentAsOf: UInt64?
+    package var recordsApplied = 0
+    package var ownRecords = 0
+    package var flushes: [StreamLossCause: Int] = [:]
+    package var errors: [StreamErrorKind: Int] = [:]
+    /// The last error, for the operator.
+    package var lastError: String?
+
+    package init(table: String) {
+        self.table = table
+    }
+}
+
+/// Follows one table's stream (see the design note). Used by one task at a time.
+package final class TableStreamFollower {
+    package let table: String
+    private let api: any StreamsAPI
+    private let delegate: any StreamFollowerDelegate
+    private let configuration: StreamFollowerConfiguration
+    private let clock: @Sendable () -> UInt64
+    private let wallClock: @Sendable () -> Double
+    private let logger: Logger
+    package private(set) var status: StreamTableStatus
+
+    private struct Shard {
+        var parentID: String?
+        var iterator: String?
+        var lastSequence: String?
+        /// Read to its end (or closed before the follower's position).
+        var done = false
+    }
+
+    private enum Phase {
+        case describe
+        case position(arn: String, viewType: StreamViewType, keys: [String])
+        case follow(arn: String, viewType: StreamViewType)
+    }
+
+    private var phase = Phase.describe
+    private var shards: [String: Shard] = [:]
+    private var nextDescribe: UInt64 = 0
+    private var backoff: UInt64 = 0
+    private var description: TableStreamDescription?
+
+    package init(
+        table: String, api: any StreamsAPI, delegate: any StreamFollowerDelegate,
+        configuration: StreamFollowerConfiguration, logger: Logger,
+        clock: @escaping @Sendable () -> UInt64, wallClock: @escaping @Sendable () -> Double
+    ) {
+        self.table = table
+        self.api = api
+        self.delegate = delegate
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        self.wallClock = wallClock
+        status = StreamTableStatus(table: table)
+    }
+
+    /// Does one round of work and returns how long to wait before the next (nanoseconds).
+    package func step() async -> UInt64 {
+        do throws(Failure) {
+            let wait: UInt64
+            switch phase {
+            case .describe: wait = try await describe()
+            case .position(let arn, let viewType, let keys): wait = try await position(arn, viewType, keys)
+            case .follow(let arn, let viewType): wait = try await follow(arn, viewType)
+            }
+            backoff = 0
+            if status.state == .backingOff { status.state = .following }
+            return wait
+        } catch {
+            switch error {
+            case .lost(let cause):
+                lose(cause)
+                return 0
+            case .failed(let kind, let detail):
+                status.errors[kind, default: 0] += 1
+                if status.lastError != detail || backoff == 0 {
+                    logger.warning(
+                        "stream follower call failed", metadata: ["table": "\(table)", "error": "\(detail)"])
+                }
+                status.lastError = detail
+                if case .follow = phase { status.state = .backingOff }
+                backoff = backoff == 0 ? configuration.pollInterval : min(backoff * 2, configuration.maxBackoff)
+                return backoff
+            }
+        }
+    }
+
+    /// Runs rounds until the task is cancelled, reporting the status after each.
+    package func run(report: (StreamTableStatus) -> Void, sleep: (UInt64) async throws -> Void) async {
+        while !Task.isCancelled {
+            let wait = await step()
+            report(status)
+            do {
+                try await sleep(wait)
+            } catch {
+                return
+            }
+        }
+    }
+
+    // MARK: Phases
+
+    private enum Failure: Error {
+        case lost(StreamLossCause)
+        case failed(StreamErrorKind, String)
+    }
+
+    private func describe() async throws(Failure) -> UInt64 {
+        let answer = try await call(.describeTable, StreamsRequest.describeTable(table), missing: nil)
+        guard let answer else {
+            // No such table: nothing of it can be cached; look again later.
+            return notFollowed()
+        }
+        let description: TableStreamDescription
+        do {
+            description = try TableStreamDescription(parsing: answer.body)
+        } catch {
+            throw .failed(.invalidAnswer, "DescribeTable: \(error)")
+        }
+        self.description = description
+        guard let stream = description.stream else { return notFollowed() }
+        phase = .position(arn: stream.arn, viewType: stream.viewType, keys: description.keyAttributes)
+        return 0
+    }
+
+    private func notFollowed() -> UInt64 {
+        if status.state != .notFollowed {
+            logger.info("table has no stream: cached by TTL alone", metadata: ["table": "\(table)"])
+        }
+        status.state = .notFollowed
+        status.viewType = nil
+        status.shards = 0
+        delegate.notFollowed(table)
+        nextDescribe = clock() &+ configuration.describeInterval
+        return configuration.describeInterval
+    }
+
+    private func position(_ arn: String, _ viewType: StreamViewType, _ keys: [String]) async throws(Failure)
+        -> UInt64
+    {
+        let (streamStatus, listed) = try await describeStream(arn)
+        switch streamStatus {
+        case "ENABLED": break
+        case "ENABLING": return configuration.pollInterval
+        default:
+            phase = .describe
+            return notFollowed()
+        }
+        let at = clock()
+        var positioned: [String: Shard] = [:]
+        for shard in listed {
+            positioned[shard.id] = Shard(parentID: shard.parentID, done: shard.endingSequenceNumber != nil)
+        }
+        for (id, shard) in positioned where !shard.done {
+            // A child whose parent is still open is read after it, from its start.
+            if let parent = shard.parentID, positioned[parent]?.done == false { continue }
+            positioned[id]!.iterator = try await iterator(arn, shard: id, start: .latest)
+        }
+        shards = positioned
+        phase = .follow(arn: arn, viewType: viewType)
+        nextDescribe = at &+ configuration.describeInterval
+        status.state = .following
+        status.viewType = viewType
+        status.shards = shards.values.filter { !$0.done }.count
+        status.currentAsOf = at
+        status.lastCurrentAt = wallClock()
+        logger.info(
+            "stream follower positioned",
+            metadata: ["table": "\(table)", "shards": "\(status.shards)", "view": "\(viewType.rawValue)"])
+        delegate.positioned(table, keyAttributes: keys, viewType: viewType, at: at)
+        return configuration.pollInterval
+    }
+
+    private func follow(_ arn: String, _ viewType: StreamViewType) async throws(Failure) -> UInt64 {
+        let started = clock()
+        if started >= nextDescribe {
+            nextDescribe = started &+ configuration.describeInterval
+            let answer = try await call(.describeTable, StreamsRequest.describeTable(table), missing: nil)
+            let now = answer.flatMap { try? TableStreamDescription(parsing: $0.body) }
+            if now?.stream?.arn != arn {
+                throw .lost(now?.stream == nil ? .streamDisabled : .streamReplaced)
+            }
+        }
+        var atEnd = true
+        var closed = false
+        for id in shards.keys.sorted() {
+            guard var shard = shards[id], !shard.done else { continue }
+            if let parent = shard.parentID, shards[parent]?.done == false { continue }
+            if shard.iterator == nil {
+                shard.iterator = try await iterator(arn, shard: id, start: .trimHorizon)
+            }
+            let page: StreamRecordsPage
+            do throws(Failure) {
+                page = try await records(shard.iterator!)
+            } catch .lost(.expiredIterator) {
+                // Resume right after the last record handed over; without one there is no safe place.
+                guard let last = shard.lastSequence else { throw .lost(.expiredIterator) }
+                shard.iterator = try await iterator(arn, shard: id, start: .afterSequenceNumber(last))
+                shards[id] = shard
+                atEnd = false
+                continue
+            }
+            if let last = page.records.last {
+                let own = delegate.apply(page.records, table: table, viewType: viewType)
+                status.recordsApplied += page.records.count - own
+                status.ownRecords += own
+                status.lastRecordCreation = last.approximateCreation
+                shard.lastSequence = last.sequenceNumber
+            }
+            if page.records.count >= configuration.recordLimit { atEnd = false }
+            shard.iterator = page.nextShardIterator
+            if page.nextShardIterator == nil {
+                shard.done = true
+                closed = true
+            }
+            shards[id] = shard
+        }
+        if closed {
+            try await adoptChildren(arn)
+            atEnd = false  // read the children at once
+        }
+        status.shards = shards.values.filter { !$0.done }.count
+        guard atEnd else { return 0 }
+        status.currentAsOf = started
+        status.lastCurrentAt = wallClock()
+        delegate.current(table, asOf: started)
+        return configuration.pollInterval
+    }
+
+    /// Adds the shards that appeared since the follower last listed them; they must descend from known ones.
+    private func adoptChildren(_ arn: String) async throws(Failure) {
+        let (_, listed) = try await describeStream(arn)
+        for shard in listed where shards[shard.id] == nil {
+            guard let parent = shard.parentID, shards[parent] != nil else { throw .lost(.shardGap) }
+            shards[shard.id] = Shard(parentID: parent)
+        }
+    }
+
+    private func lose(_ cause: StreamLossCause) {
+        logger.warning(
+            "stream follower lost its place: table flushed", metadata: ["table": "\(table)", "cause": "\(cause)"])
+        status.flushes[cause, default: 0] += 1
+        status.state = .starting
+        status.shards = 0
+        shards = [:]
+        phase = .describe
+        delegate.lost(table)
+    }
+
+    // MARK: Calls
+
+    private func describeStream(_ arn: String) async throws(Failure) -> (String, [StreamShard]) {
+        var shards: [StreamShard] = []
+        var start: String?
+        var status = ""
+        repeat {
+            guard
+                let answer = try await call(
+                    .describeStream, StreamsRequest.describeStream(arn, exclusiveStartShardID: start),
+                    missing: .streamDisabled)
+            else { throw .lost(.streamDisabled) }
+            let page: StreamDescription
+            do {
+                page = try StreamDescription(parsing: answer.body)
+            } catch {
+                throw .failed(.invalidAnswer, "DescribeStream: \(error)")
+            }
+            status = page.status
+            shards += page.shards
+            start = page.lastEvaluatedShardID
+        } while start != nil
+        return (status, shards)
+    }
+
+    private func iterator(_ arn: String, shard: String, start: StreamsRequest.IteratorStart) async throws(Failure)
+        -> String
+    {
+        guard
+            let answer = try await call(
+                .getShardIterator, StreamsRequest.getShardIterator(arn, shard: shard, start: start),
+                missing: .streamDisabled)
+        else { throw .lost(.streamDisabled) }
+        do {
+            return try StreamsRequest.shardIterator(in: answer.body)
+        } catch {
+            throw .failed(.invalidAnswer, "GetShardIterator: \(error)")
+        }
+    }
+
+    private func records(_ iterator: String) async throws(Failure) -> StreamRecordsPage {
+        guard
+            let answer = try await call(
+                .getRecords, StreamsRequest.getRecords(iterator, limit: configuration.recordLimit),
+                missing: .streamDisabled)
+        else { throw .lost(.streamDisabled) }
+        do {
+            return try StreamRecordsPage(parsing: answer.body)
+        } catch {
+            throw .failed(.invalidAnswer, "GetRecords: \(error)")
+        }
+    }
+
+    /// Sends a call and sorts its failures; nil when the table or stream does not exist and `missing` is nil
+    /// (a lost place otherwise).
+    private func call(_ operation: StreamsOperation, _ body: ByteBuffer, missing: StreamLossCause?)
+        async throws(Failure) -> StreamsAnswer?
+    {
+        let answer: StreamsAnswer
+        do {
+            answer = try await api.send(operation, body: body)
+        } catch {
+            switch error.kind {
+            case .noCredentials: throw .failed(.noCredentials, error.description)
+            case .transport: throw .failed(.transport, "\(operation.rawValue): \(error.description)")
+            }
+        }
+        if (200..<300).contains(answer.status) { return answer }
+        let code = UpstreamErrorCode.code(in: answer.body)
+        switch code {
+        case "ResourceNotFoundException":
+            if let missing { throw .lost(missing) }
+            return nil
+        case "TrimmedDataAccessException": throw .lost(.trimmed)
+        case "ExpiredIteratorException": throw .lost(.expiredIterator)
+        case "LimitExceededException", "ProvisionedThroughputExceededException", "ThrottlingException",
+            "RequestLimitExceeded":
+            throw .failed(.throttled, "\(operation.rawValue): \(code!)")
+        default:
+            let what = code ?? "HTTP \(answer.status)"
+            throw .failed(answer.status >= 500 ? .serverError : .refused, "\(operation.rawValue): \(what)")
+        }
+    }
+}
