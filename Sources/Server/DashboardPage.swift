@@ -48,6 +48,9 @@ package enum DashboardPage {
         .s0 { stroke: var(--blue); } .s1 { stroke: var(--orange); }
         .key0, .key1 { display: inline-block; width: .8em; height: .25em; vertical-align: middle; margin-right: .25em; }
         .key0 { background: var(--blue); } .key1 { background: var(--orange); }
+        #streams { margin-top: 1rem; overflow-x: auto; }
+        #streams table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+        #streams th, #streams td { text-align: left; padding: .2rem .6rem; border-top: 1px solid var(--line); }
         </style>
         </head>
         <body>
@@ -91,6 +94,11 @@ package enum DashboardPage {
               <svg id="c-lat" role="img" aria-label="p50 and p99 latency per second"></svg></figure>
             <figure class="card"><figcaption><span class="label">Resident memory</span><span class="sub" id="c-mem-text">–</span></figcaption>
               <svg id="c-mem" role="img" aria-label="Resident memory"></svg></figure>
+          </section>
+          <section class="card" id="streams" aria-label="Stream followers" hidden>
+            <div class="label">DynamoDB Stream followers</div>
+            <table><thead><tr><th>table</th><th>state</th><th>served from memory</th><th>behind</th><th>lag</th>
+              <th>records</th><th>own</th><th>flushes</th><th>errors</th></tr></thead><tbody id="streams-rows"></tbody></table>
           </section>
         </main>
         <script>
@@ -223,6 +231,24 @@ package enum DashboardPage {
           set("c-lat-text", l99.length ? "last p50 " + ms(l50.length ? l50[l50.length - 1][1] : null) +
               " · p99 " + ms(l99[l99.length - 1][1]) + " · max p99 " + ms(Math.max(...l99.map((p) => p[1]))) : "no data yet");
           caption("c-mem-text", res.map((p) => p[1]), bytes);
+
+          // Table names come from the server: written as text, never as markup.
+          const streams = Array.isArray(s.streams) ? s.streams : [];
+          document.getElementById("streams").hidden = streams.length === 0;
+          const rows = document.getElementById("streams-rows");
+          rows.replaceChildren(...streams.map((t) => {
+            const sum = (o) => Object.values(o || {}).reduce((a, b) => a + (num(b) || 0), 0);
+            const secs = (v) => (num(v) === null ? DASH : num(v).toFixed(1) + " s");
+            const tr = document.createElement("tr");
+            for (const cell of [t.table, t.state, t.serving ? "yes" : "no", secs(t.since_current_seconds), secs(t.lag_seconds),
+                                int(t.records_applied), int(t.own_records), int(sum(t.flushes)), int(sum(t.errors))]) {
+              const td = document.createElement("td");
+              td.textContent = String(cell);
+              tr.appendChild(td);
+            }
+            if (t.last_error) tr.title = "last error: " + t.last_error;
+            return tr;
+          }));
         }
 
         let lastOK = null, lastStats = null;

@@ -11,8 +11,8 @@
 //   and read from `TRIM_HORIZON`. A new shard whose parent the follower never knew is a gap.
 // - Progress. An iterator is renewed with `AFTER_SEQUENCE_NUMBER` of the last record handed over when it expires;
 //   with no record handed over yet there is no safe place to resume, so that is a lost place, as are
-//   TrimmedDataAccessException, a gap, and the stream disabled or replaced (DescribeTable is asked again every
-//   `describeInterval`).
+//   TrimmedDataAccessException, a gap, the stream disabled or replaced (DescribeTable is asked again every
+//   `describeInterval`), and calls that keep being refused (not throttled) `failuresBeforeRepositioning` times.
 // - Currency. A round reads every readable shard once; when each answered fewer records than asked (it was at
 //   its end), the table was current as of the round's start: `current(asOf:)`. Rounds run every
 //   `pollInterval` (at most 4 a second per shard by default), at once when a shard had more, and back off
@@ -54,6 +54,8 @@ package enum StreamLossCause: String, Sendable, CaseIterable {
     case expiredIterator = "expired_iterator"
     case streamDisabled = "stream_disabled"
     case streamReplaced = "stream_replaced"
+    /// Calls kept failing other than by throttling (say, iterators the server no longer knows after a restart).
+    case unreadable = "unreadable"
 }
 
 /// Why a follower's call failed (the `kind` label of its errors).
@@ -127,6 +129,10 @@ package final class TableStreamFollower {
     private var shards: [String: Shard] = [:]
     private var nextDescribe: UInt64 = 0
     private var backoff: UInt64 = 0
+    /// Failures in a row while following, throttling aside.
+    private var failures = 0
+    /// After this many, the follower positions again rather than retry the same iterators forever.
+    static let failuresBeforeRepositioning = 5
     private var description: TableStreamDescription?
 
     package init(
@@ -154,6 +160,7 @@ package final class TableStreamFollower {
             case .follow(let arn, let viewType): wait = try await follow(arn, viewType)
             }
             backoff = 0
+            failures = 0
             if status.state == .backingOff { status.state = .following }
             return wait
         } catch {
@@ -168,7 +175,17 @@ package final class TableStreamFollower {
                         "stream follower call failed", metadata: ["table": "\(table)", "error": "\(detail)"])
                 }
                 status.lastError = detail
-                if case .follow = phase { status.state = .backingOff }
+                if case .follow = phase {
+                    status.state = .backingOff
+                    if kind != .throttled && kind != .noCredentials && kind != .transport {
+                        failures += 1
+                        if failures >= Self.failuresBeforeRepositioning {
+                            failures = 0
+                            lose(.unreadable)
+                            return backoff
+                        }
+                    }
+                }
                 backoff = backoff == 0 ? configuration.pollInterval : min(backoff * 2, configuration.maxBackoff)
                 return backoff
             }

@@ -282,11 +282,11 @@ final class MetricsExporter: Sendable {
                 label: "dynamocache_stream_records_total", dimensions: [("table", table), ("origin", "own")])
             flushes = StreamLossCause.allCases.map {
                 Metrics.Counter(
-                    label: "dynamocache_stream_flushes_total", dimensions: [("table", table), ("cause", $0.rawValue)])
+                    label: "dynamocache_stream_flushes_total", dimensions: [("table", table), ("reason", $0.rawValue)])
             }
             errors = StreamErrorKind.allCases.map {
                 Metrics.Counter(
-                    label: "dynamocache_stream_errors_total", dimensions: [("table", table), ("kind", $0.rawValue)])
+                    label: "dynamocache_stream_errors_total", dimensions: [("table", table), ("error", $0.rawValue)])
             }
         }
     }

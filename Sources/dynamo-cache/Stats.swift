@@ -157,6 +157,25 @@ enum StatsView {
         lines.append(
             "memory  \(memory["allocator"] as? String ?? "?")  allocated \(bytes(memory["allocated_bytes"]))  resident \(bytes(memory["resident_bytes"]))"
         )
+        let streams = root["streams"] as? [[String: Any]] ?? []
+        if !streams.isEmpty {
+            lines.append("")
+            lines.append(
+                "stream table            state         serving   behind      lag   records     own  flushes  errors")
+            for table in streams {
+                func seconds(_ value: Any?) -> String { number(value).map { String(format: "%.1fs", $0) } ?? "–" }
+                func sum(_ value: Any?) -> String {
+                    count(object(value).values.reduce(0.0) { $0 + (number($1) ?? 0) })
+                }
+                let name = (table["table"] as? String ?? "?").padding(toLength: 20, withPad: " ", startingAt: 0)
+                let state = (table["state"] as? String ?? "?").padding(toLength: 12, withPad: " ", startingAt: 0)
+                let serving = ((table["serving"] as? Bool) == true ? "yes" : "no").leftPadded(7)
+                lines.append(
+                    "  \(name) \(state) \(serving) \(seconds(table["since_current_seconds"]).leftPadded(8)) \(seconds(table["lag_seconds"]).leftPadded(8)) \(count(table["records_applied"]).leftPadded(9)) \(count(table["own_records"]).leftPadded(7)) \(sum(table["flushes"]).leftPadded(8)) \(sum(table["errors"]).leftPadded(7))"
+                )
+                if let error = table["last_error"] as? String { lines.append("    last error: \(error)") }
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -155,11 +155,25 @@ import Testing
     @Test func theBackOffStopsAtItsLimit() async {
         let f = Fixture()
         await f.settle()
-        f.streams.fail(.getRecords, with: "InternalServerError", times: 8)
+        f.streams.fail(.getRecords, with: "ThrottlingException", times: 8)
         var last: UInt64 = 0
         for _ in 0..<8 { last = await f.follower.step() }
         #expect(last == 5_000_000_000)
-        #expect(f.follower.status.errors[.serverError] == 8)
+        #expect(f.follower.status.errors[.throttled] == 8)
+        #expect(f.delegate.count { $0 == .lost } == 0, "throttling alone never loses the place")
+    }
+
+    @Test func callsThatKeepFailingMakeTheFollowerPositionAgain() async {
+        let f = Fixture()
+        await f.settle()
+        f.streams.fail(.getRecords, with: "InternalServerError", times: 5)
+        for _ in 0..<4 { _ = await f.follower.step() }
+        #expect(f.delegate.count { $0 == .lost } == 0)
+        #expect(await f.follower.step() > 0, "the fifth failure loses the place, still backing off")
+        await f.settle()
+        #expect(f.follower.status.flushes[.unreadable] == 1)
+        #expect(f.follower.status.errors[.serverError] == 5)
+        #expect(f.delegate.count { if case .positioned = $0 { true } else { false } } == 2)
     }
 
     @Test func aStreamDisabledMidRunIsALostPlaceAndTheTableIsNoLongerFollowed() async {

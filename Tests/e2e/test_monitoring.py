@@ -179,6 +179,32 @@ def test_monitoring_files_name_only_metrics_the_proxy_exports(real_proxy, binary
             finally:
                 stop_process(p.proc)
             exported |= set(re.findall(r"^# TYPE (\w+) ", text, re.M))
+        # The stream series exist per followed table: follow one.
+        import boto3
+        from aws_fixtures import wait_until
+        table = unique("monitoring-stream")
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        direct = boto3.client("dynamodb", endpoint_url=motos[1].url, region_name="us-east-1", config=BOTO_CONFIG, **keys)
+        direct.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST",
+                            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+        p = ProxyProcess(binary, motos[1].url, log_dir, "proxy-monitoring-files-streams",
+                         ["--streams", "auto", "--region", "us-east-1"],
+                         env=proxy_environment({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}))
+        try:
+            client = boto3.client("dynamodb", endpoint_url=p.data_url, region_name="us-east-1", config=BOTO_CONFIG,
+                                  **keys)
+            client.get_item(TableName=table, Key={"pk": {"S": "a"}})
+            wait_until(lambda: "dynamocache_stream_since_current_seconds" in metrics(p)[0], 20,
+                       "the follower's metrics")
+            text, _ = metrics(p)
+            stats = json.loads(admin_request(p.admin_port, "GET", "/stats").body)
+            assert_stats_schema(stats)
+            assert [t["table"] for t in stats["streams"]] == [table], stats["streams"]
+        finally:
+            stop_process(p.proc)
+        exported |= set(re.findall(r"^# TYPE (\w+) ", text, re.M))
     finally:
         agent.shutdown()
     sources = [json.dumps(json.load(open(os.path.join(ops, "grafana-dashboard.json")))),
@@ -230,8 +256,10 @@ STATS_SCHEMA = {
     "latency_ms_1m": {"p50", "p90", "p99", "max"},
     "memory": {"allocator", "version", "allocated_bytes", "active_bytes", "resident_bytes", "mapped_bytes",
                "retained_bytes"},
-    "history": None, "credentials": None,
+    "history": None, "credentials": None, "streams": None,
 }
+STREAM_MEMBERS = {"table", "state", "serving", "view_type", "shards", "lag_seconds", "since_current_seconds",
+                  "records_applied", "own_records", "flushes", "errors", "last_error"}
 STORE_MEMBERS = {"hits", "misses", "hit_ratio", "hit_ratio_1m", "entries", "bytes", "capacity_bytes",
                  "memory_utilization", "evictions", "evicted_bytes", "expirations", "invalidations",
                  "discarded_fills", "rejected_too_large"}
@@ -246,3 +274,5 @@ def assert_stats_schema(s):
     assert set(s["caches"]["scan"]) == {"hits", "misses", "hit_ratio", "hit_ratio_1m"}
     for second in s["history"]:
         assert set(second) == {"t", "requests", "hits", "misses", "p50_ms", "p99_ms", "resident_bytes"}, second
+    for table in s["streams"]:
+        assert set(table) == STREAM_MEMBERS, table

@@ -55,6 +55,12 @@ METRICS = {
     "dynamocache_credentials_refresh_failures_total": ("counter", set()),
     "dynamocache_credentials_usable": ("gauge", set()),
     "dynamocache_credentials_expiry_seconds": ("gauge", set()),
+    "dynamocache_stream_lag_seconds": ("gauge", {"table"}),
+    "dynamocache_stream_since_current_seconds": ("gauge", {"table"}),
+    "dynamocache_stream_serving": ("gauge", {"table"}),
+    "dynamocache_stream_records_total": ("counter", {"table", "origin"}),
+    "dynamocache_stream_flushes_total": ("counter", {"table", "reason"}),
+    "dynamocache_stream_errors_total": ("counter", {"table", "error"}),
 }
 # Metrics whose `cache` label is item|query only (scan exists only on hits and misses).
 ITEM_QUERY_ONLY = {m for m in METRICS if "cache" in METRICS[m][1]} - {
@@ -68,7 +74,10 @@ VALUES = {
     "cache": {"item", "query", "scan"},
     "kind": {"unreachable", "timeout", "connection_lost", "invalid_response", "tls_refused", "no_credentials"},
     "cause": {"write", "condition_failed", "unknown_outcome", "table_operation", "partiql", "not_found", "flush",
-              "non_canonical"},
+              "non_canonical", "stream", "stream_lost"},
+    "origin": {"own", "other"},
+    "reason": {"trimmed", "shard_gap", "expired_iterator", "stream_disabled", "stream_replaced", "unreadable"},
+    "error": {"throttled", "no_credentials", "transport", "server_error", "refused", "invalid_answer"},
 }
 TARGET_LABELS = {"job", "instance"}
 OTHER_METRICS = {"up": set()}  # Prometheus's own scrape metric
