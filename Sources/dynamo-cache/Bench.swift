@@ -31,7 +31,7 @@ struct Bench: AsyncParsableCommand {
     @Option(
         name: .customLong("workload"),
         help:
-            "What to send; repeat for several: \(Workload.allCases.map(\.rawValue).joined(separator: ", ")). Default get."
+            "What to send; repeat for several: \(Workload.allCases.map(\.rawValue).joined(separator: ", ")). Default get. Or alone: staleness (one writer, readers polling every target: how long until each target returns a write; see --writer)."
     )
     var workloads: [String] = []
 
@@ -113,6 +113,21 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "PEM file of a private CA to trust for https:// targets, besides the system trust store.")
     var caFile: String?
 
+    @Option(
+        help:
+            "staleness: the target the writes go through (its name; give the storage server as a target to write straight to it). Default: the first."
+    )
+    var writer: String?
+
+    @Option(help: "staleness: writes per second.")
+    var writeRate = 20.0
+
+    @Option(help: "staleness: distinct keys written and read.")
+    var stalenessKeys = 20
+
+    @Option(help: "staleness: a read older than a write acknowledged this long before it began counts as stale.")
+    var stalenessBound = "1s"
+
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
 
@@ -123,6 +138,10 @@ struct Bench: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
+        if workloads.contains("staleness") {
+            try await runStaleness()
+            return
+        }
         let configuration = try makeConfiguration()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let progress: (@Sendable (BenchProgress) -> Void)? = quiet ? nil : { @Sendable in Bench.printProgress($0) }
@@ -201,6 +220,69 @@ struct Bench: AsyncParsableCommand {
         configuration.prepare = prepareMode
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         return configuration
+    }
+
+    /// The staleness workload: its own kind of run, not rounds of throughput.
+    private func runStaleness() async throws {
+        guard workloads == ["staleness"] else { throw ValidationError("--workload staleness runs alone") }
+        let parsed: [BenchTarget]
+        do {
+            parsed = try (targets.isEmpty ? ["proxy=http://127.0.0.1:8000"] : targets).map {
+                try BenchTarget(parsing: $0, caFile: caFile)
+            }
+        } catch {
+            throw ValidationError("--target: \(error)")
+        }
+        let writerIndex =
+            try writer.map { name in
+                guard let index = parsed.firstIndex(where: { $0.name == name }) else {
+                    throw ValidationError("--writer: no target is named \(name)")
+                }
+                return index
+            } ?? 0
+        guard writeRate > 0, stalenessKeys > 0, connections > 0 else {
+            throw ValidationError("--write-rate, --staleness-keys and --connections must be positive")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = StalenessConfiguration(
+            targets: parsed, writer: writerIndex, table: table + "-staleness",
+            credentials: AWSCredentials(
+                accessKeyID: accessKeyId ?? environment["AWS_ACCESS_KEY_ID"] ?? "dynamo-cache-bench",
+                secretAccessKey: secretAccessKey ?? environment["AWS_SECRET_ACCESS_KEY"] ?? "dynamo-cache-bench",
+                sessionToken: sessionToken ?? environment["AWS_SESSION_TOKEN"]),
+            region: region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1")
+        configuration.keys = stalenessKeys
+        configuration.writeRate = writeRate
+        configuration.readers = connections
+        configuration.duration = try duration.map { try DurationOption.parse($0, option: "--duration") } ?? .seconds(10)
+        configuration.bound = try DurationOption.parse(stalenessBound, option: "--staleness-bound")
+        configuration.timeout = try DurationOption.parse(timeout, option: "--timeout")
+        configuration.seed = seed
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let runner = StalenessRunner(configuration: configuration, group: group)
+        let results: [StalenessResult]
+        do {
+            if prepare != "never" { try await runner.prepare() }
+            // Let every node meet the table and position its follower before anything is measured.
+            if !quiet { FileHandle.standardError.write(Data("staleness: warming up \(warmup)\n".utf8)) }
+            let warm = try DurationOption.parse(warmup, option: "--warmup")
+            var warmConfiguration = configuration
+            warmConfiguration.duration = warm
+            warmConfiguration.grace = .zero
+            _ = try await StalenessRunner(configuration: warmConfiguration, group: group).run()
+            results = try await runner.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+        print(StalenessRunner.text(results, configuration: configuration), terminator: "")
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(results).write(to: URL(fileURLWithPath: json))
+        }
     }
 
     /// On a terminal the line is rewritten in place; into a file or pipe only a phase's final line is written.
