@@ -64,18 +64,33 @@ package struct StalenessRunner: Sendable {
         self.group = group
     }
 
-    private struct Write {
+    /// A write the storage server acknowledged, at `acknowledged` (monotonic nanoseconds).
+    package struct Write: Sendable {
         let key: Int
         let version: Int
         let acknowledged: UInt64
+
+        package init(key: Int, version: Int, acknowledged: UInt64) {
+            self.key = key
+            self.version = version
+            self.acknowledged = acknowledged
+        }
     }
 
-    private struct Read {
+    /// A read of one target.
+    package struct Read: Sendable {
         let key: Int
         let began: UInt64
         let ended: UInt64
         /// 0 when the item does not exist yet.
         let version: Int
+
+        package init(key: Int, began: UInt64, ended: UInt64, version: Int) {
+            self.key = key
+            self.began = began
+            self.ended = ended
+            self.version = version
+        }
     }
 
     private func client(_ target: BenchTarget) -> PreparationClient {
@@ -205,20 +220,20 @@ package struct StalenessRunner: Sendable {
             return configuration.targets.indices.map { index in
                 Self.result(
                     target: configuration.targets[index].name, writes: writes, reads: reads[index] ?? [],
-                    errors: errors[index] ?? 0, keys: configuration.keys,
-                    bound: UInt64(configuration.bound.nanoseconds))
+                    errors: errors[index] ?? 0, bound: UInt64(configuration.bound.nanoseconds))
             }
         }
     }
 
     /// The `v` of a GetItem answer; 0 when it has no item.
-    static func version(in body: String) -> Int {
+    package static func version(in body: String) -> Int {
         guard let range = body.range(of: #""v":{"N":""#) ?? body.range(of: #""v": {"N": ""#) else { return 0 }
         return Int(body[range.upperBound...].prefix { $0.isNumber }) ?? 0
     }
 
-    private static func result(
-        target: String, writes: [Write], reads: [Read], errors: Int, keys: Int, bound: UInt64
+    /// One target's figures from the writes and its reads.
+    package static func result(
+        target: String, writes: [Write], reads: [Read], errors: Int, bound: UInt64
     ) -> StalenessResult {
         var result = StalenessResult(target: target)
         result.reads = reads.count
