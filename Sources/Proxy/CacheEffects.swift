@@ -29,6 +29,9 @@ enum CacheEffect: Equatable, Sendable {
     /// `changedAt` (monotonic nanoseconds). An entry stored long enough before that becomes the image; any other
     /// entry, and every fill and write of the key in flight, are dropped; a key not held stays unheld.
     case refresh(ItemKey, image: ByteBuffer?, changedAt: UInt64)
+    /// The key (and its table's pages) changed elsewhere at `changedAt`: fills that begin soon after are
+    /// answered but not stored (see `ProxyConfiguration.streamFillFence`).
+    case fence(ItemKey, partitions: [UInt64]?, changedAt: UInt64)
     /// Pages of the table that may hold items of these partitions (hashes of key values; nil: any) are stale.
     case stalePages(table: String, partitions: [UInt64]?)
     /// Every page is stale.
@@ -86,7 +89,8 @@ struct SchemaSnapshot: Sendable {
 /// The writes begun for one request: the ticket and table incarnation of each key, and whose entries they make.
 struct WriteTickets: Sendable {
     let namespace: Namespace
-    fileprivate var held: [ItemKey: (ticket: WriteTicket, incarnation: TableIncarnation, gate: StreamGate?)] = [:]
+    fileprivate var held:
+        [ItemKey: (ticket: WriteTicket, incarnation: TableIncarnation, gate: StreamGate?, position: UInt64)] = [:]
 
     init(namespace: Namespace) {
         self.namespace = namespace
@@ -109,7 +113,7 @@ extension DynamoProxy {
         var tickets = WriteTickets(namespace: namespace)
         for key in keys {
             guard let (incarnation, gate) = tables.incarnation(of: key.table) else { continue }
-            tickets.held[key] = (items.beginWrite(key), incarnation, gate)
+            tickets.held[key] = (items.beginWrite(key), incarnation, gate, gate?.position ?? 0)
         }
         return tickets
     }
@@ -132,6 +136,15 @@ extension DynamoProxy {
                 items.invalidate(key)
             case .refresh(let key, let image, let changedAt):
                 refresh(key, image: image, changedAt: changedAt)
+            case .fence(let key, let partitions, let changedAt):
+                // Until the change is surely a second old: its time is rounded down to the second (the clock
+                // margin covers that), and it was made before it was received.
+                let now = clock()
+                let deadline = min(
+                    changedAt &+ configuration.streamClockMargin &+ configuration.streamFillFence,
+                    now &+ configuration.streamFillFence)
+                recentChanges.fence(key, until: deadline, now: now)
+                tables.fencePages(of: key.table, partitions: partitions, until: deadline)
             case .stalePages(let table, let partitions):
                 guard configuration.queryInvalidation == .write else { continue }
                 tables.advance(table, partitions: partitions)
@@ -162,13 +175,15 @@ extension DynamoProxy {
     private func store(
         _ key: ItemKey, itemJSON: ByteBuffer?, tickets: WriteTickets?, image: () -> ItemImage?
     ) {
-        guard let tickets, let (ticket, incarnation, gate) = tickets.held[key] else {
+        guard let tickets, let (ticket, incarnation, gate, position) = tickets.held[key] else {
             items.invalidate(key)
             return
         }
         let now = clock()
-        if gate?.recognisesOwnWrites == true, let image = image() {
-            ownWrites.note(key, image: image, now: now)
+        if let gate, gate.recognisesOwnWrites, gate.position == position, streamSees(tickets.namespace),
+            let image = image()
+        {
+            ownWrites.note(key, image: image, position: position, now: now)
         }
         let entry = ItemEntry(
             namespace: tickets.namespace,

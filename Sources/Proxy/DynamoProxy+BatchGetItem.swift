@@ -61,7 +61,8 @@ extension DynamoProxy {
                     }
                 case .miss(let ticket):
                     read.sent.append(true)
-                    read.tickets[key.canonical] = ticket
+                    // A key changed elsewhere a moment ago: its answer is passed on, not stored.
+                    if !recentChanges.isFenced(itemKey, now: now) { read.tickets[key.canonical] = ticket }
                 }
             }
             reads.append(read)

@@ -42,6 +42,10 @@ extension DynamoProxy {
             }
             return .immediate(response)
         case .miss(let ticket):
+            if recentChanges.isFenced(key, now: now) {
+                // Changed elsewhere a moment ago: an eventually consistent read may not show it yet.
+                return .deferred(passThrough(call, status: .miss))
+            }
             if !plan.isWholeItem && !configuration.rewriteRequests {
                 // Fetching the whole item would change the signed body: forward as sent, store nothing.
                 return .deferred(passThrough(call, status: .miss))

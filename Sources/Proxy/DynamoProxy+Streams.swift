@@ -25,7 +25,17 @@
 //   key's order (records of a key arrive in the order of its changes), and everything cached since that write's
 //   acknowledgement is at least as new: it is skipped. A record that matches none clears the key's pending
 //   writes and is applied. Pending writes whose records never come (real DynamoDB writes no record for a
-//   write that changes nothing) expire; expiring only turns a skip into an apply, which is always safe.
+//   write that changes nothing) expire; expiring only turns a skip into an apply, which is always safe. A
+//   pending write counts only within the follower's position it began and ended in (StreamGate.position):
+//   records from before a position are never delivered, so one matched later would be another writer's.
+// - Fence. For a moment after the change (`streamFillFence` past it, and never past its receipt plus that),
+//   fills of its key and pages that may hold it are answered but not stored: an eventually consistent read
+//   made that soon may come from a replica that has not seen the change, and storing it would keep the old
+//   value until its TTL.
+// - One database. A follower reads the stream of the proxy's own account and region. When the proxy signs
+//   every request, every entry is of that database. With callers' own signatures, only entries and writes of
+//   the follower's own namespace are (another key may reach another account's table of that name): records
+//   refresh, and own writes are recognised, only there; other entries are dropped.
 // Everything here runs through `apply` (CacheEffects.swift), like writes and fills.
 
 import CacheCore
@@ -45,6 +55,8 @@ enum ItemImage: Hashable, Sendable {
 final class OwnWriteLedger: Sendable {
     private struct Pending {
         let image: ItemImage
+        /// The follower's position the write began and ended in (StreamGate.position).
+        let position: UInt64
         let at: UInt64
     }
 
@@ -65,10 +77,10 @@ final class OwnWriteLedger: Sendable {
     private func lock(_ key: ItemKey) -> Lock { stripes[Int(key.stripeHash % UInt64(stripes.count))] }
 
     /// Records an acknowledged write of `key` that left it as `image`.
-    func note(_ key: ItemKey, image: ItemImage, now: UInt64) {
+    func note(_ key: ItemKey, image: ItemImage, position: UInt64, now: UInt64) {
         let window = window
         lock(key).pending.withLock { pending in
-            pending[key, default: []].append(Pending(image: image, at: now))
+            pending[key, default: []].append(Pending(image: image, position: position, at: now))
             if pending[key]!.count > Self.maxPerKey { pending[key]!.removeFirst() }
             guard pending.count > Self.maxKeysPerStripe else { return }
             pending = pending.filter { now &- $0.value.last!.at < window }
@@ -76,17 +88,64 @@ final class OwnWriteLedger: Sendable {
         }
     }
 
-    /// Whether a record that left `key` as `image` is one of this node's pending writes (or precedes one): then
-    /// it and the writes before it are consumed. Otherwise the key's pending writes are forgotten.
-    func consume(_ key: ItemKey, image: ItemImage?, now: UInt64) -> Bool {
+    /// Whether a record that left `key` as `image`, delivered in the follower's `position`, is one of this
+    /// node's pending writes (or precedes one): then it and the writes before it are consumed. Otherwise the
+    /// key's pending writes are forgotten.
+    func consume(_ key: ItemKey, image: ItemImage?, position: UInt64, now: UInt64) -> Bool {
         let window = window
         return lock(key).pending.withLock { pending in
             guard let list = pending.removeValue(forKey: key) else { return false }
             guard let image,
-                let index = list.firstIndex(where: { $0.image == image && now &- $0.at < window })
+                let index = list.firstIndex(where: {
+                    $0.image == image && $0.position == position && now &- $0.at < window
+                })
             else { return false }
             if index + 1 < list.count { pending[key] = Array(list[(index + 1)...]) }
             return true
+        }
+    }
+}
+
+/// Keys changed elsewhere a moment ago (seen in a stream): until its deadline a key's fills are answered but not
+/// stored, since an eventually consistent read made so soon may not show the change. Striped; bounded by
+/// turning the whole stripe's keys fenced until the latest deadline it had to let go, which errs towards
+/// storing less.
+final class RecentChanges: Sendable {
+    private struct Stripe {
+        var until: [ItemKey: UInt64] = [:]
+        /// Every key of the stripe is fenced until this.
+        var all: UInt64 = 0
+    }
+
+    private final class Lock: Sendable {
+        let stripe = Mutex(Stripe())
+    }
+
+    private let stripes: [Lock] = (0..<16).map { _ in Lock() }
+    static let maxKeysPerStripe = 4096
+
+    private func lock(_ key: ItemKey) -> Lock { stripes[Int(key.stripeHash % UInt64(stripes.count))] }
+
+    func fence(_ key: ItemKey, until deadline: UInt64, now: UInt64) {
+        lock(key).stripe.withLock { stripe in
+            stripe.until[key] = max(stripe.until[key] ?? 0, deadline)
+            guard stripe.until.count > Self.maxKeysPerStripe else { return }
+            stripe.until = stripe.until.filter { $0.value > now }
+            if stripe.until.count > Self.maxKeysPerStripe {
+                stripe.all = max(stripe.all, stripe.until.values.max() ?? 0)
+                stripe.until.removeAll()
+            }
+        }
+    }
+
+    /// Whether a fill of `key` that begins at `now` must not be stored. Asked on misses only.
+    func isFenced(_ key: ItemKey, now: UInt64) -> Bool {
+        lock(key).stripe.withLock { stripe in
+            if now < stripe.all { return true }
+            guard let deadline = stripe.until[key] else { return false }
+            if now < deadline { return true }
+            stripe.until[key] = nil
+            return false
         }
     }
 }
@@ -113,7 +172,11 @@ enum StreamRecordPlan {
         default:
             item = .evict(key)
         }
-        return [.count(.stream), item, WriteRules.stalePages(table, keyValues: record.keys.entries.map(\.value))]
+        let partitions = record.keys.entries.map(\.value).partitionHashes
+        return [
+            .count(.stream), item, .fence(key, partitions: partitions, changedAt: changedAt),
+            .stalePages(table: table, partitions: partitions),
+        ]
     }
 
     /// How the record left its item, for matching it against this node's own writes; nil when it cannot say.
@@ -129,10 +192,23 @@ extension DynamoProxy {
         tables.streamGate(of: TableName.normalized(table))
     }
 
+    /// Whether entries of `table` are served from memory now; nil when its stream is not followed.
+    package func isServingStreamTable(_ table: String) -> Bool? {
+        tables.existingStreamGate(of: TableName.normalized(table))?.isOpen(now: clock())
+    }
+
     /// The table has no stream to follow: it is cached, by TTL alone, from now on.
     package func streamNotFollowed(_ table: String) {
-        streamGate(of: table)?.setRecognisesOwnWrites(false)
-        streamGate(of: table)?.open(until: .max)
+        guard let gate = streamGate(of: table) else { return }
+        gate.setRecognisesOwnWrites(false)
+        gate.movePosition()
+        gate.open(until: .max)
+    }
+
+    /// The table does not exist: its gate is forgotten (nothing of it is cached meanwhile), so that a table
+    /// made later under the name gets a gate and a follower of its own when it is met.
+    package func streamTableMissing(_ table: String) {
+        tables.removeStreamGate(of: TableName.normalized(table))
     }
 
     /// The follower of `table` has its first iterators, requested at `at` (monotonic nanoseconds): what was
@@ -142,6 +218,7 @@ extension DynamoProxy {
         let table = TableName.normalized(table)
         guard let gate = tables.streamGate(of: table) else { return }
         gate.close()
+        gate.movePosition()
         gate.setRecognisesOwnWrites(viewType.hasNewImages)
         var effects: [CacheEffect] = [.dropItems(table: table), .stalePages(table: table, partitions: nil)]
         if !keyAttributes.isEmpty { effects.insert(.confirmSchema(table: table, attributes: keyAttributes), at: 0) }
@@ -157,7 +234,11 @@ extension DynamoProxy {
     /// The follower lost its place: the table is forgotten and not served until the follower is positioned.
     package func streamLost(_ table: String) {
         let table = TableName.normalized(table)
-        streamGate(of: table)?.close()
+        if let gate = streamGate(of: table) {
+            gate.close()
+            gate.setRecognisesOwnWrites(false)
+            gate.movePosition()
+        }
         apply([.forgetTable(table, .streamLost)])
     }
 
@@ -168,12 +249,14 @@ extension DynamoProxy {
         _ records: [StreamRecord], table: String, viewType: StreamViewType, wallNow: Double
     ) -> Int {
         let table = TableName.normalized(table)
+        let position = tables.existingStreamGate(of: table)?.position ?? 0
         var own = 0
         for record in records {
             let now = clock()
             if viewType.hasNewImages, let canonical = try? CanonicalKey(record.keys),
                 ownWrites.consume(
-                    ItemKey(table: table, key: canonical), image: StreamRecordPlan.image(of: record), now: now)
+                    ItemKey(table: table, key: canonical), image: StreamRecordPlan.image(of: record),
+                    position: position, now: now)
             {
                 own += 1
                 continue
@@ -188,6 +271,13 @@ extension DynamoProxy {
         return own
     }
 
+    /// Whether entries and writes of `namespace` are of the database whose streams the followers read: all of
+    /// them when the proxy signs every request itself; with callers' own signatures, only the follower's own
+    /// namespace (other keys may reach other accounts' tables of the same name).
+    func streamSees(_ namespace: Namespace) -> Bool {
+        configuration.namespaces == .shared || namespace == streamNamespace()
+    }
+
     /// Carries out a `.refresh` effect.
     func refresh(_ key: ItemKey, image: ByteBuffer?, changedAt: UInt64) {
         let now = clock()
@@ -198,8 +288,12 @@ extension DynamoProxy {
         }
         let allocator = allocator
         let ttl = image == nil ? configuration.negativeTTL : configuration.itemTTL
+        let streamNamespace = configuration.namespaces == .shared ? nil : streamNamespace()
+        let sharedNamespace = configuration.namespaces == .shared
         items.refresh(key, now: now) { current in
-            guard current.storedAt < changedAt - margin else { return nil }
+            // Only an entry of the followed database, stored before the change for certain, takes the image.
+            guard sharedNamespace || current.namespace == streamNamespace, current.storedAt < changedAt - margin
+            else { return nil }
             let entry = ItemEntry(
                 namespace: current.namespace, incarnation: incarnation, itemJSON: image, storedAt: now,
                 allocator: allocator)

@@ -38,6 +38,11 @@ package final class DynamoProxy: Sendable {
     let tables: TableRegistry
     /// Writes acknowledged through this node whose stream records have not been seen yet.
     let ownWrites = OwnWriteLedger()
+    /// Keys changed elsewhere a moment ago, whose fills are not stored yet.
+    let recentChanges = RecentChanges()
+    /// The namespace of the stream follower's own requests (`AKID/region`), when entries are kept per caller:
+    /// only entries of that namespace come from the database whose stream it reads.
+    let streamNamespace: @Sendable () -> Namespace?
     let itemFlights = SingleFlight<ItemFlightKey, ItemFill>()
     let queries: CacheStore<QueryKey, QueryEntry>
     let queryFlights = SingleFlight<QueryFlightKey, QueryEntry?>()
@@ -55,8 +60,10 @@ package final class DynamoProxy: Sendable {
         logger: Logger,
         authenticator: ClientAuthenticator? = nil,
         clock: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds },
-        newStreamTable: @escaping @Sendable (String) -> Void = { _ in }
+        newStreamTable: @escaping @Sendable (String) -> Void = { _ in },
+        streamNamespace: @escaping @Sendable () -> Namespace? = { nil }
     ) {
+        self.streamNamespace = streamNamespace
         tables = TableRegistry(streams: configuration.streams, newStreamTable: newStreamTable)
         self.storage = storage
         self.configuration = configuration

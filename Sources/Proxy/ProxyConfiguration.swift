@@ -35,6 +35,10 @@ package struct ProxyConfiguration: Sendable {
     /// How far the storage server's clock, which dates stream records (to the second), may be from ours: a
     /// record replaces an entry only if the entry was stored at least this long before the record's change.
     package var streamClockMargin: UInt64
+    /// How long after a change seen in a stream a fill of its key (or a page that may hold it) is not stored:
+    /// an eventually consistent read made that soon may not show the change yet (DynamoDB's replicas converge
+    /// within about a second).
+    package var streamFillFence: UInt64
 
     /// How cache namespaces are told apart without client authentication.
     package enum NamespaceRule: Sendable {
@@ -68,8 +72,10 @@ package struct ProxyConfiguration: Sendable {
         namespaces: NamespaceRule = .callerSignature,
         streams: StreamScope? = nil,
         streamMaxLag: UInt64 = 5_000_000_000,
-        streamClockMargin: UInt64 = 1_000_000_000
+        streamClockMargin: UInt64 = 1_000_000_000,
+        streamFillFence: UInt64 = 1_000_000_000
     ) {
+        self.streamFillFence = streamFillFence
         self.streams = streams
         self.streamMaxLag = streamMaxLag
         self.streamClockMargin = streamClockMargin

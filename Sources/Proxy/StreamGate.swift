@@ -22,14 +22,21 @@ package enum StreamScope: Sendable, Equatable {
 package final class StreamGate: Sendable {
     private let openUntil = Atomic<UInt64>(0)
     private let newImages = Atomic<Bool>(false)
+    private let place = Atomic<UInt64>(0)
+    /// The gate of tables past the registry's limit: never opens.
+    let isPermanentlyClosed: Bool
 
-    init() {}
+    init(permanentlyClosed: Bool = false) {
+        isPermanentlyClosed = permanentlyClosed
+    }
 
     /// Whether entries may be served at `now` (monotonic nanoseconds).
     package func isOpen(now: UInt64) -> Bool { now < openUntil.load(ordering: .acquiring) }
 
     /// Opens the gate until `deadline` (`.max`: for good, the table has no stream to follow).
-    package func open(until deadline: UInt64) { openUntil.store(deadline, ordering: .releasing) }
+    package func open(until deadline: UInt64) {
+        if !isPermanentlyClosed { openUntil.store(deadline, ordering: .releasing) }
+    }
 
     /// Closes it until the follower opens it again.
     package func close() { openUntil.store(0, ordering: .releasing) }
@@ -39,4 +46,11 @@ package final class StreamGate: Sendable {
     var recognisesOwnWrites: Bool { newImages.load(ordering: .relaxed) }
 
     func setRecognisesOwnWrites(_ value: Bool) { newImages.store(value, ordering: .relaxed) }
+
+    /// Which position of the follower this is: it moves each time the follower positions or loses its place.
+    /// A write is recognised in the stream only if it began and ended within one position: the records of a
+    /// write from before a position are never delivered, and waiting for one would skip a later record.
+    var position: UInt64 { place.load(ordering: .acquiring) }
+
+    func movePosition() { place.add(1, ordering: .acquiringAndReleasing) }
 }

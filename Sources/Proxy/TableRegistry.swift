@@ -74,6 +74,11 @@ final class TableRegistry: Sendable {
         var buckets: [UInt64] = []
         /// The table's stream gate; nil when its stream is not followed.
         let gate: StreamGate?
+        /// Pages fetched before these times (monotonic nanoseconds) are not stored: the table changed
+        /// elsewhere just before, and an eventually consistent read may not show it yet. Scans and index
+        /// Queries depend on every item; a base-table Query only on its partitions' buckets.
+        var scanPagesFencedUntil: UInt64 = 0
+        var bucketFences: [UInt64] = []
 
         init(generation: UInt64, gate: StreamGate?) {
             self.generation = generation
@@ -83,6 +88,16 @@ final class TableRegistry: Sendable {
 
         /// Whether the table may be cached at `now`.
         func isServable(now: UInt64) -> Bool { gate?.isOpen(now: now) ?? true }
+
+        /// Whether its Scan and index Query pages may be cached at `now`.
+        func scanPagesServable(now: UInt64) -> Bool { now >= scanPagesFencedUntil && isServable(now: now) }
+
+        /// Whether its base-table Query pages of the partitions hashing to `values` may be cached at `now`.
+        func queryPagesServable(_ values: [UInt64], now: UInt64) -> Bool {
+            guard isServable(now: now) else { return false }
+            guard !bucketFences.isEmpty else { return true }
+            return values.allSatisfy { now >= bucketFences[Int($0 % UInt64(TableRegistry.bucketCount))] }
+        }
     }
 
     /// Partition buckets per table.
@@ -116,7 +131,7 @@ final class TableRegistry: Sendable {
     }
 
     /// The gate of tables past the limit: never opened.
-    static let closedGate = StreamGate()
+    static let closedGate = StreamGate(permanentlyClosed: true)
 
     private final class Lock: Sendable {
         let stripe = Mutex(Stripe())
@@ -164,7 +179,23 @@ final class TableRegistry: Sendable {
     func streamGate(of table: String) -> StreamGate? {
         let limit = maxTablesPerStripe
         let streams = streams
-        return withStripe(table) { $0.gate(table, limit: limit, streams: streams) }
+        let gate = withStripe(table) { $0.gate(table, limit: limit, streams: streams) }
+        return gate?.isPermanentlyClosed == true ? nil : gate
+    }
+
+    /// The gate of `table` if it has one; makes none.
+    func existingStreamGate(of table: String) -> StreamGate? {
+        lock(table).stripe.withLock { $0.gates[table] }
+    }
+
+    /// Forgets the gate of a table that does not exist: seen again, it gets a new one (and a new follower).
+    func removeStreamGate(of table: String) {
+        lock(table).stripe.withLock { stripe in
+            stripe.gates.removeValue(forKey: table)?.close()
+            // Its entry holds the old gate: forget it too, so the next sighting takes the new one.
+            stripe.counter += 1
+            stripe.tables.removeValue(forKey: table)?.incarnation.end()
+        }
     }
 
     // MARK: Key schemas
@@ -247,7 +278,7 @@ final class TableRegistry: Sendable {
         let streams = streams
         return withStripe(table) { stripe in
             guard let entry = stripe.tables[table] ?? stripe.table(table, limit: limit, streams: streams),
-                entry.isServable(now: now)
+                entry.scanPagesServable(now: now)
             else { return nil }
             stripe.tables[table] = entry
             return [entry.generation]
@@ -260,7 +291,7 @@ final class TableRegistry: Sendable {
         let streams = streams
         return withStripe(table) { stripe in
             guard var entry = stripe.tables[table] ?? stripe.table(table, limit: limit, streams: streams),
-                entry.isServable(now: now)
+                entry.queryPagesServable(values, now: now)
             else { return nil }
             if entry.buckets.isEmpty { entry.buckets = Array(repeating: entry.epoch, count: Self.bucketCount) }
             stripe.tables[table] = entry
@@ -292,6 +323,27 @@ final class TableRegistry: Sendable {
             } else if values == nil {
                 stripe.tables[table]!.epoch = counter
             }
+        }
+    }
+
+    /// Stores no page fetched before `deadline` that may hold the items of these partitions (key value
+    /// hashes; nil: any) of `table`: they changed elsewhere just before (seen in its stream).
+    func fencePages(of table: String, partitions values: [UInt64]?, until deadline: UInt64) {
+        let limit = maxTablesPerStripe
+        let streams = streams
+        withStripe(table) { stripe in
+            guard var entry = stripe.table(table, limit: limit, streams: streams) else { return }
+            entry.scanPagesFencedUntil = max(entry.scanPagesFencedUntil, deadline)
+            if entry.bucketFences.isEmpty { entry.bucketFences = Array(repeating: 0, count: Self.bucketCount) }
+            if let values {
+                for value in values {
+                    let bucket = Int(value % UInt64(Self.bucketCount))
+                    entry.bucketFences[bucket] = max(entry.bucketFences[bucket], deadline)
+                }
+            } else {
+                entry.bucketFences = entry.bucketFences.map { max($0, deadline) }
+            }
+            stripe.tables[table] = entry
         }
     }
 

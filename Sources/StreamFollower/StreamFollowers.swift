@@ -14,6 +14,8 @@ package final class StreamFollowers: Service, Sendable {
     private let wallClock: @Sendable () -> Double
     private let tables: AsyncStream<String>
     private let statuses = Mutex<[String: StreamTableStatus]>([:])
+    /// Tables with a follower running.
+    private let active = Mutex<Set<String>>([])
 
     package init(
         api: any StreamsAPI, delegate: any StreamFollowerDelegate, configuration: StreamFollowerConfiguration,
@@ -29,16 +31,18 @@ package final class StreamFollowers: Service, Sendable {
         self.tables = tables
     }
 
-    /// Every follower's status, by table name.
+    /// The status of every follower, by table name; one that has not heard of its table yet (nor failed) is
+    /// left out, so a name that turns out not to exist never shows.
     package func status() -> [StreamTableStatus] {
-        statuses.withLock { Array($0.values) }.sorted { $0.table < $1.table }
+        statuses.withLock { Array($0.values) }
+            .filter { $0.state != .starting || !$0.flushes.isEmpty || !$0.errors.isEmpty }
+            .sorted { $0.table < $1.table }
     }
 
     package func run() async throws {
         await withDiscardingTaskGroup { group in
-            var started: Set<String> = []
-            for await table in tables.cancelOnGracefulShutdown() where started.insert(table).inserted {
-                statuses.withLock { $0[table] = StreamTableStatus(table: table) }
+            for await table in tables.cancelOnGracefulShutdown() {
+                guard active.withLock({ $0.insert(table).inserted }) else { continue }
                 group.addTask { [api, delegate, configuration, logger, clock, wallClock] in
                     let follower = TableStreamFollower(
                         table: table, api: api, delegate: delegate, configuration: configuration, logger: logger,
@@ -46,6 +50,12 @@ package final class StreamFollowers: Service, Sendable {
                     await follower.run(
                         report: { status in self.statuses.withLock { $0[table] = status } },
                         sleep: { try await Task.sleep(for: .nanoseconds($0)) })
+                    guard follower.isFinished else { return }
+                    // The table does not exist. Forget the follower first, so that the proxy meeting the table
+                    // again (after `missing` forgets its gate) starts a new one.
+                    self.statuses.withLock { $0[table] = nil }
+                    self.active.withLock { $0.remove(table) }
+                    delegate.missing(table)
                 }
             }
             group.cancelAll()

@@ -45,8 +45,11 @@ package protocol StreamsAPI: Sendable {
 
 /// What a follower tells the caches. Called from the follower's task, one call at a time per table.
 package protocol StreamFollowerDelegate: Sendable {
-    /// The table has no stream (or does not exist): it is cached by TTL alone until the follower looks again.
+    /// The table has no stream: it is cached by TTL alone until the follower looks again.
     func notFollowed(_ table: String)
+    /// The table does not exist: its follower has stopped; nothing of the table is cached until it is met again
+    /// (and followed anew). Called by ``StreamFollowers`` once the follower is gone.
+    func missing(_ table: String)
     /// The follower holds its first iterators, requested at `at` (monotonic nanoseconds).
     func positioned(_ table: String, keyAttributes: [String], viewType: StreamViewType, at: UInt64)
     /// Records to apply, in order. Returns how many were this node's own writes.

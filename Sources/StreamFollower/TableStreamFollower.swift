@@ -13,8 +13,10 @@
 //   with no record handed over yet there is no safe place to resume, so that is a lost place, as are
 //   TrimmedDataAccessException, a gap, the stream disabled or replaced (DescribeTable is asked again every
 //   `describeInterval`), and calls that keep being refused (not throttled) `failuresBeforeRepositioning` times.
-// - Currency. A round reads every readable shard once; when each answered fewer records than asked (it was at
-//   its end), the table was current as of the round's start: `current(asOf:)`. Rounds run every
+// - Currency. A round reads every readable shard once; when each answered fewer records than asked, in less
+//   than half the 1 MB an answer may hold, the last of them no older than the lag allowed (it was at its end),
+//   the table was current as of the round's start: `current(asOf:)`. Never while a closed shard's children
+//   are not listed yet (they are looked for every round), nor with no open shard at all. Rounds run every
 //   `pollInterval` (at most 4 a second per shard by default), at once when a shard had more, and back off
 //   (doubling, up to `maxBackoff`) on throttling and failures — during which the delegate hears nothing, so the
 //   caches stop serving the table by themselves once it falls `--stream-max-lag` behind.
@@ -35,11 +37,14 @@ package struct StreamFollowerConfiguration: Sendable {
     package var describeInterval: UInt64
     /// Records asked for per GetRecords call (DynamoDB's maximum is 1000).
     package var recordLimit: Int
+    /// A page whose last record is older than this is a backlog, not the shard's end (`--stream-max-lag`).
+    package var maxLag: UInt64
 
     package init(
         pollInterval: UInt64 = 250_000_000, maxBackoff: UInt64 = 5_000_000_000,
-        describeInterval: UInt64 = 30_000_000_000, recordLimit: Int = 1000
+        describeInterval: UInt64 = 30_000_000_000, recordLimit: Int = 1000, maxLag: UInt64 = 5_000_000_000
     ) {
+        self.maxLag = maxLag
         self.pollInterval = pollInterval
         self.maxBackoff = maxBackoff
         self.describeInterval = describeInterval
@@ -75,6 +80,7 @@ package struct StreamTableStatus: Sendable, Equatable {
         case notFollowed = "not_followed"
         case following
         case backingOff = "backing_off"
+        case missing
     }
 
     package var table: String
@@ -127,6 +133,12 @@ package final class TableStreamFollower {
 
     private var phase = Phase.describe
     private var shards: [String: Shard] = [:]
+    /// Closed shards whose children DescribeStream has not listed yet: until it does, their records may be
+    /// anywhere, so the table is not current.
+    private var awaitingChildren: Set<String> = []
+    /// The table does not exist: the follower has stopped.
+    package private(set) var isFinished = false
+    private var warnedOfClock = false
     private var nextDescribe: UInt64 = 0
     private var backoff: UInt64 = 0
     /// Failures in a row while following, throttling aside.
@@ -194,7 +206,7 @@ package final class TableStreamFollower {
 
     /// Runs rounds until the task is cancelled, reporting the status after each.
     package func run(report: (StreamTableStatus) -> Void, sleep: (UInt64) async throws -> Void) async {
-        while !Task.isCancelled {
+        while !Task.isCancelled && !isFinished {
             let wait = await step()
             report(status)
             do {
@@ -215,8 +227,12 @@ package final class TableStreamFollower {
     private func describe() async throws(Failure) -> UInt64 {
         let answer = try await call(.describeTable, StreamsRequest.describeTable(table), missing: nil)
         guard let answer else {
-            // No such table: nothing of it can be cached; look again later.
-            return notFollowed()
+            // No such table: nothing of it is cached, and the follower stops; if a table of that name is made
+            // later, the proxy starts another when it meets it.
+            logger.info("table does not exist: not followed", metadata: ["table": "\(table)"])
+            status.state = .missing
+            isFinished = true  // whoever runs the follower tells the delegate (StreamFollowers)
+            return 0
         }
         let description: TableStreamDescription
         do {
@@ -264,6 +280,7 @@ package final class TableStreamFollower {
             positioned[id]!.iterator = try await iterator(arn, shard: id, start: .latest)
         }
         shards = positioned
+        awaitingChildren = []
         phase = .follow(arn: arn, viewType: viewType)
         nextDescribe = at &+ configuration.describeInterval
         status.state = .following
@@ -297,8 +314,9 @@ package final class TableStreamFollower {
                 shard.iterator = try await iterator(arn, shard: id, start: .trimHorizon)
             }
             let page: StreamRecordsPage
+            let bytes: Int
             do throws(Failure) {
-                page = try await records(shard.iterator!)
+                (page, bytes) = try await records(shard.iterator!)
             } catch .lost(.expiredIterator) {
                 // Resume right after the last record handed over; without one there is no safe place.
                 guard let last = shard.lastSequence else { throw .lost(.expiredIterator) }
@@ -314,19 +332,36 @@ package final class TableStreamFollower {
                 status.lastRecordCreation = last.approximateCreation
                 shard.lastSequence = last.sequenceNumber
             }
-            if page.records.count >= configuration.recordLimit { atEnd = false }
+            let wallNow = wallClock()
+            if !Self.isEnd(
+                page, bytes: bytes, limit: configuration.recordLimit, wallNow: wallNow,
+                maxLag: configuration.maxLag)
+            {
+                atEnd = false
+            }
+            if let last = page.records.last, last.approximateCreation > wallNow + 2, !warnedOfClock {
+                warnedOfClock = true
+                logger.warning(
+                    "the storage server's clock is ahead of this host's: records are dated in the future",
+                    metadata: ["table": "\(table)", "seconds": "\(Int(last.approximateCreation - wallNow))"])
+            }
             shard.iterator = page.nextShardIterator
             if page.nextShardIterator == nil {
                 shard.done = true
                 closed = true
+                if !shards.values.contains(where: { $0.parentID == id }) { awaitingChildren.insert(id) }
+                // A shard that closes without children may mean the stream was disabled: ask at once.
+                nextDescribe = started
             }
             shards[id] = shard
         }
-        if closed {
-            try await adoptChildren(arn)
-            atEnd = false  // read the children at once
+        if !awaitingChildren.isEmpty, try await adoptChildren(arn) {
+            atEnd = false  // a shard nobody has read yet
         }
+        if closed { atEnd = false }  // read the children at once
         status.shards = shards.values.filter { !$0.done }.count
+        // Never current while a closed shard's children are unknown, or with nothing open to read.
+        guard awaitingChildren.isEmpty, status.shards > 0 else { return configuration.pollInterval }
         guard atEnd else { return 0 }
         status.currentAsOf = started
         status.lastCurrentAt = wallClock()
@@ -335,12 +370,25 @@ package final class TableStreamFollower {
     }
 
     /// Adds the shards that appeared since the follower last listed them; they must descend from known ones.
-    private func adoptChildren(_ arn: String) async throws(Failure) {
+    /// Returns whether it added any.
+    private func adoptChildren(_ arn: String) async throws(Failure) -> Bool {
         let (_, listed) = try await describeStream(arn)
+        var added = false
         for shard in listed where shards[shard.id] == nil {
             guard let parent = shard.parentID, shards[parent] != nil else { throw .lost(.shardGap) }
             shards[shard.id] = Shard(parentID: parent)
+            awaitingChildren.remove(parent)
+            added = true
         }
+        return added
+    }
+
+    /// Whether a page shows its shard read to its end: fewer records than asked, not cut short by the 1 MB
+    /// limit of an answer, and none of them older than the lag allowed (an older one is a backlog being read).
+    static func isEnd(_ page: StreamRecordsPage, bytes: Int, limit: Int, wallNow: Double, maxLag: UInt64) -> Bool {
+        guard page.records.count < limit, bytes < 512 << 10 else { return false }
+        guard let last = page.records.last else { return true }
+        return wallNow - last.approximateCreation <= Double(maxLag) / 1e9
     }
 
     private func lose(_ cause: StreamLossCause) {
@@ -350,6 +398,7 @@ package final class TableStreamFollower {
         status.state = .starting
         status.shards = 0
         shards = [:]
+        awaitingChildren = []
         phase = .describe
         delegate.lost(table)
     }
@@ -394,14 +443,14 @@ package final class TableStreamFollower {
         }
     }
 
-    private func records(_ iterator: String) async throws(Failure) -> StreamRecordsPage {
+    private func records(_ iterator: String) async throws(Failure) -> (StreamRecordsPage, Int) {
         guard
             let answer = try await call(
                 .getRecords, StreamsRequest.getRecords(iterator, limit: configuration.recordLimit),
                 missing: .streamDisabled)
         else { throw .lost(.streamDisabled) }
         do {
-            return try StreamRecordsPage(parsing: answer.body)
+            return (try StreamRecordsPage(parsing: answer.body), answer.body.readableBytes)
         } catch {
             throw .failed(.invalidAnswer, "GetRecords: \(error)")
         }

@@ -170,11 +170,10 @@ final class Monitoring: Sendable {
     func streamTables() -> [StatsDocument.StreamTable] {
         guard let followers else { return [] }
         let wallNow = Date().timeIntervalSince1970
-        let now = NIODeadline.now().uptimeNanoseconds
         return followers.status().map { status in
             StatsDocument.StreamTable(
                 table: status.table, state: status.state.rawValue,
-                serving: proxy.streamGate(of: status.table)?.isOpen(now: now) ?? true,
+                serving: proxy.isServingStreamTable(status.table) ?? false,
                 viewType: status.viewType?.rawValue, shards: status.shards,
                 lagSeconds: status.lastRecordCreation.map { max(0, wallNow - $0) },
                 sinceCurrentSeconds: status.lastCurrentAt.map { max(0, wallNow - $0) },

@@ -86,11 +86,22 @@ struct ProxyProcess {
         }
         let proxy = DynamoProxy(
             storage: UpstreamStorage(main: upstream, streams: streams), configuration: settings.proxy, logger: logger,
-            authenticator: authenticator, newStreamTable: { announceStreamTable.yield($0) })
+            authenticator: authenticator, newStreamTable: { announceStreamTable.yield($0) },
+            streamNamespace: { [credentials, region = settings.region] in
+                // With callers' own signatures, the follower's database is that of its own key and region.
+                (try? credentials?.usable()).flatMap { credentials in
+                    region.map { Namespace(value: credentials.accessKeyID + "/" + $0) }
+                }
+            })
         let followers = followerClients.map { clients in
             StreamFollowers(
                 api: UpstreamStreamsAPI(main: clients.main, streams: clients.streams, eventLoops: group),
-                delegate: ProxyStreamDelegate(proxy: proxy), configuration: settings.streamFollower,
+                delegate: ProxyStreamDelegate(proxy: proxy),
+                configuration: {
+                    var configuration = settings.streamFollower
+                    configuration.maxLag = settings.proxy.streamMaxLag
+                    return configuration
+                }(),
                 logger: logger, tables: newStreamTables,
                 clock: { NIODeadline.now().uptimeNanoseconds }, wallClock: { Date().timeIntervalSince1970 })
         }

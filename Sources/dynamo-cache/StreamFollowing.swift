@@ -42,6 +42,8 @@ struct ProxyStreamDelegate: StreamFollowerDelegate {
 
     func notFollowed(_ table: String) { proxy.streamNotFollowed(table) }
 
+    func missing(_ table: String) { proxy.streamTableMissing(table) }
+
     func positioned(_ table: String, keyAttributes: [String], viewType: StreamViewType, at: UInt64) {
         proxy.streamPositioned(table, keyAttributes: keyAttributes, viewType: viewType, at: at)
     }

@@ -68,7 +68,8 @@ struct ProxyFixture {
     let proxy: DynamoProxy
 
     init(
-        configuration: ProxyConfiguration = ProxyConfiguration(shards: 4), authenticator: ClientAuthenticator? = nil
+        configuration: ProxyConfiguration = ProxyConfiguration(shards: 4), authenticator: ClientAuthenticator? = nil,
+        streamNamespace: Namespace? = nil
     ) {
         let clock = self.clock
         proxy = DynamoProxy(
@@ -76,7 +77,8 @@ struct ProxyFixture {
             configuration: configuration,
             logger: Logger(label: "test"),
             authenticator: authenticator,
-            clock: { clock.read() }
+            clock: { clock.read() },
+            streamNamespace: { streamNamespace }
         )
     }
 

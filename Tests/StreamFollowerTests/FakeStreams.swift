@@ -25,6 +25,9 @@ final class FakeStreams: StreamsAPI, Sendable {
         /// Error codes to answer, once each, to the next calls of an operation.
         var failures: [StreamsOperation: [String]] = [:]
         var calls: [String] = []
+        /// Shards DescribeStream does not list yet (a child appears a moment after its parent closes).
+        var unlisted: Set<String> = []
+        var tableExists = true
         var nextIterator = 0
         var nextSequence = 100
     }
@@ -77,6 +80,7 @@ final class FakeStreams: StreamsAPI, Sendable {
             }
             switch operation {
             case .describeTable:
+                guard state.tableExists else { return Self.error("ResourceNotFoundException") }
                 var table: [String: Any] = [
                     "TableName": request["TableName"]!,
                     "KeySchema": state.keyAttributes.enumerated().map { index, name in
@@ -93,11 +97,12 @@ final class FakeStreams: StreamsAPI, Sendable {
                     return Self.error("ResourceNotFoundException")
                 }
                 // Two shards per page, to exercise paging.
+                let listed = state.shards.filter { !state.unlisted.contains($0.id) }
                 let start =
                     (request["ExclusiveStartShardId"] as? String).flatMap { id in
-                        state.shards.firstIndex { $0.id == id }.map { $0 + 1 }
+                        listed.firstIndex { $0.id == id }.map { $0 + 1 }
                     } ?? 0
-                let page = Array(state.shards[start..<min(start + 2, state.shards.count)])
+                let page = Array(listed[start..<min(start + 2, listed.count)])
                 var description: [String: Any] = [
                     "StreamStatus": "ENABLED",
                     "Shards": page.map { shard -> [String: Any] in
@@ -108,7 +113,7 @@ final class FakeStreams: StreamsAPI, Sendable {
                         return entry
                     },
                 ]
-                if start + 2 < state.shards.count { description["LastEvaluatedShardId"] = page.last!.id }
+                if start + 2 < listed.count { description["LastEvaluatedShardId"] = page.last!.id }
                 return Self.answer(["StreamDescription": description])
             case .getShardIterator:
                 guard let stream = state.stream, request["StreamArn"] as? String == stream.arn,
@@ -190,6 +195,7 @@ final class RecordingDelegate: StreamFollowerDelegate, Sendable {
         case records([Int])
         case current(UInt64)
         case lost
+        case missing
     }
 
     let events = Mutex<[Event]>([])
@@ -212,6 +218,8 @@ final class RecordingDelegate: StreamFollowerDelegate, Sendable {
     func current(_ table: String, asOf: UInt64) { events.withLock { $0.append(.current(asOf)) } }
 
     func lost(_ table: String) { events.withLock { $0.append(.lost) } }
+
+    func missing(_ table: String) { events.withLock { $0.append(.missing) } }
 
     /// Every record value handed over, in order.
     var values: [Int] {

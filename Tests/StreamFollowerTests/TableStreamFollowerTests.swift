@@ -96,6 +96,43 @@ import Testing
         #expect(f.delegate.values == [1, 2, 3])
     }
 
+    @Test func theTableIsNotCurrentWhileAClosedShardsChildrenAreNotListed() async {
+        let f = Fixture()
+        await f.settle()
+        f.delegate.clear()
+        f.streams.write("a", 1)
+        f.streams.split("shard-1", into: ["shard-2"])
+        f.streams.state.withLock { $0.unlisted = ["shard-2"] }
+        f.streams.write("a", 2, shard: "shard-2")
+        for _ in 0..<3 { _ = await f.follower.step() }
+        #expect(f.delegate.values == [1])
+        #expect(f.delegate.count { if case .current = $0 { true } else { false } } == 0)
+        f.streams.state.withLock { $0.unlisted = [] }
+        await f.settle()
+        #expect(f.delegate.values == [1, 2])
+        #expect(f.delegate.count { if case .current = $0 { true } else { false } } == 1)
+    }
+
+    @Test func aPageOfOldRecordsIsABacklogNotTheEnd() async {
+        let f = Fixture()
+        await f.settle()
+        f.delegate.clear()
+        f.streams.write("a", 1, at: -60)  // made a minute ago (the follower's wall clock reads 0)
+        #expect(await f.follower.step() == 0, "read again at once")
+        #expect(f.delegate.count { if case .current = $0 { true } else { false } } == 0)
+        await f.settle()
+        #expect(f.delegate.count { if case .current = $0 { true } else { false } } == 1)
+    }
+
+    @Test func aTableThatDoesNotExistStopsItsFollower() async {
+        let f = Fixture()
+        f.streams.state.withLock { $0.tableExists = false }
+        _ = await f.follower.step()
+        #expect(f.follower.isFinished)
+        #expect(f.follower.status.state == .missing)
+        #expect(f.delegate.events.withLock { $0.isEmpty }, "the caller tells the delegate, once the follower is gone")
+    }
+
     @Test func anExpiredIteratorIsRenewedAfterTheLastRecordWithoutLossOrRepeat() async {
         let f = Fixture()
         await f.settle()
