@@ -2,9 +2,11 @@
 # Installs what building and testing DynamoCache needs and a fresh machine may lack: jemalloc (the proxy's
 # allocator), the Python side of the tests (moto_server as the local storage server, boto3, the AWS CLI,
 # pytest) and, for the tests only, openssl and stunnel4 (the TLS tests make certificates and put a TLS
-# terminator in front of moto_server) and headless Chromium (the dashboard test renders the page in it).
+# terminator in front of moto_server), headless Chromium (the dashboard test renders the page in it) and HAProxy
+# (the load balancer of cluster-up.sh and its test).
 # Idempotent: a machine that has everything is left alone. DYNAMO_CACHE_NO_BROWSER=1 skips Chromium,
-# DYNAMO_CACHE_NO_TLS_TOOLS=1 openssl and stunnel4 (local-up.sh needs neither).
+# DYNAMO_CACHE_NO_TLS_TOOLS=1 openssl and stunnel4, DYNAMO_CACHE_NO_HAPROXY=1 HAProxy (local-up.sh needs none of
+# them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,9 @@ if [[ ${DYNAMO_CACHE_NO_TLS_TOOLS:-0} != 1 ]]; then
 fi
 if [[ ${DYNAMO_CACHE_NO_BROWSER:-0} != 1 ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   packages+=(chromium)
+fi
+if [[ ${DYNAMO_CACHE_NO_HAPROXY:-0} != 1 ]] && ! command -v haproxy >/dev/null; then
+  packages+=(haproxy)
 fi
 if ((${#packages[@]})); then
   echo "install-deps: installing ${packages[*]}" >&2

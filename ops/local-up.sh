@@ -9,7 +9,7 @@ MOTO_PORT=${MOTO_PORT:-8001}
 ADMIN_PORT=${ADMIN_PORT:-9090}
 CONFIGURATION=${CONFIGURATION:-release}
 
-DYNAMO_CACHE_NO_BROWSER=1 DYNAMO_CACHE_NO_TLS_TOOLS=1 ops/install-deps.sh
+DYNAMO_CACHE_NO_BROWSER=1 DYNAMO_CACHE_NO_TLS_TOOLS=1 DYNAMO_CACHE_NO_HAPROXY=1 ops/install-deps.sh
 swift build -c "$CONFIGURATION" --product dynamo-cache
 BIN="$(swift build -c "$CONFIGURATION" --show-bin-path)/dynamo-cache"
 
