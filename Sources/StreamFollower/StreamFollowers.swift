@@ -54,7 +54,7 @@ package final class StreamFollowers: Service, Sendable {
                     // The table does not exist. Forget the follower first, so that the proxy meeting the table
                     // again (after `missing` forgets its gate) starts a new one.
                     self.statuses.withLock { $0[table] = nil }
-                    self.active.withLock { $0.remove(table) }
+                    _ = self.active.withLock { $0.remove(table) }
                     delegate.missing(table)
                 }
             }

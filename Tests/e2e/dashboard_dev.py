@@ -99,6 +99,12 @@ def fake_stats(started: float, empty: bool = False, sparse: bool = False) -> dic
         "memory": memory,
         "history": hist,
         "credentials": None,
+        # A table name with markup in it: the page must show it as text.
+        "streams": [] if empty else [{
+            "table": "orders<b>bold</b>", "state": "following", "serving": True, "view_type": "NEW_AND_OLD_IMAGES",
+            "shards": 1, "lag_seconds": 0.4, "since_current_seconds": 0.2, "records_applied": 1234,
+            "own_records": 56, "flushes": {"trimmed": 0, "shard_gap": 1}, "errors": {"throttled": 2},
+            "last_error": "GetRecords: LimitExceededException"}],
     }
 
 

@@ -190,12 +190,16 @@ def test_dashboard_states(chromium, tmp_path, scenario):
         for svg in ("c-hit", "c-rate", "c-lat", "c-mem"):
             assert not dom.points(svg), f"chart #{svg} drew lines from an empty history"
             assert "no data yet" in dom.svg_text.get(svg, {}).get("empty", ""), f"chart #{svg}: {dom.svg_text}"
+        assert "hidden" in dom.attrs["streams"], "the stream followers' table shows without followers"
     elif scenario == "sparse":
         assert not dom.banner_shown(), f"banner shown: {dom.get('banner')!r}"
         for svg, series in (("c-hit", 0), ("c-lat", 0), ("c-lat", 1)):
             dots = [d for cls, d in dom.lines.get(svg, []) if "dot" in cls.split() and f"s{series}" in cls.split()]
             assert len(dom.points(svg, series)) == 2 and dots, f"chart #{svg}: two isolated samples not drawn as dots"
         check_chart(dom, "c-rate", 6)
+        assert "hidden" not in dom.attrs["streams"], "no stream followers' table"
+        rows = dom.get("streams-rows")
+        assert "orders<b>bold</b>" in rows and "following" in rows and "1,234" in rows, rows  # markup shown as text
     else:
         assert dom.banner_shown(), "/stats fails but no banner is shown"
         assert "cannot reach /stats" in dom.get("banner").lower(), dom.get("banner")
