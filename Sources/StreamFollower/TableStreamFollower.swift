@@ -13,11 +13,13 @@
 //   with no record handed over yet there is no safe place to resume, so that is a lost place, as are
 //   TrimmedDataAccessException, a gap, the stream disabled or replaced (DescribeTable is asked again every
 //   `describeInterval`), and calls that keep being refused (not throttled) `failuresBeforeRepositioning` times.
+// - Pace. No shard is asked for records more often than once a `pollInterval` (4 times a second by default),
+//   even while it has more: a stream's shard serves few readers, and the proxy is one of them.
 // - Currency. A round reads every readable shard once; when each answered fewer records than asked, in less
 //   than half the 1 MB an answer may hold, the last of them no older than the lag allowed (it was at its end),
 //   the table was current as of the round's start: `current(asOf:)`. Never while a closed shard's children
 //   are not listed yet (they are looked for every round), nor with no open shard at all. Rounds run every
-//   `pollInterval` (at most 4 a second per shard by default), at once when a shard had more, and back off
+//   `pollInterval` (at most 4 a second per shard by default), and back off
 //   (doubling, up to `maxBackoff`) on throttling and failures — during which the delegate hears nothing, so the
 //   caches stop serving the table by themselves once it falls `--stream-max-lag` behind.
 // Time is an input (`clock`, `wallClock`); `step` does one round, so tests drive it without sleeping.
@@ -138,6 +140,8 @@ package final class TableStreamFollower {
     private var awaitingChildren: Set<String> = []
     /// The table does not exist: the follower has stopped.
     package private(set) var isFinished = false
+    /// The last round read every shard to its end (or the follower has just positioned).
+    package private(set) var isCurrent = false
     private var warnedOfClock = false
     private var nextDescribe: UInt64 = 0
     private var backoff: UInt64 = 0
@@ -291,6 +295,7 @@ package final class TableStreamFollower {
         logger.info(
             "stream follower positioned",
             metadata: ["table": "\(table)", "shards": "\(status.shards)", "view": "\(viewType.rawValue)"])
+        isCurrent = true
         delegate.positioned(table, keyAttributes: keys, viewType: viewType, at: at)
         return configuration.pollInterval
     }
@@ -361,8 +366,14 @@ package final class TableStreamFollower {
         if closed { atEnd = false }  // read the children at once
         status.shards = shards.values.filter { !$0.done }.count
         // Never current while a closed shard's children are unknown, or with nothing open to read.
+        isCurrent = false
         guard awaitingChildren.isEmpty, status.shards > 0 else { return configuration.pollInterval }
-        guard atEnd else { return 0 }
+        guard atEnd else {
+            // More to read: the next round at once, but no shard read more often than once a poll interval.
+            let elapsed = clock() &- started
+            return elapsed >= configuration.pollInterval ? 0 : configuration.pollInterval - elapsed
+        }
+        isCurrent = true
         status.currentAsOf = started
         status.lastCurrentAt = wallClock()
         delegate.current(table, asOf: started)
