@@ -233,7 +233,7 @@ package final class TableStreamFollower {
         guard let answer else {
             // No such table: nothing of it is cached, and the follower stops; if a table of that name is made
             // later, the proxy starts another when it meets it.
-            logger.info("table does not exist: not followed", metadata: ["table": "\(table)"])
+            logger.debug("table does not exist: not followed", metadata: ["table": "\(table)"])
             status.state = .missing
             isFinished = true  // whoever runs the follower tells the delegate (StreamFollowers)
             return 0
