@@ -93,8 +93,10 @@ extension HTTPListener {
         tls: ServerTLS? = nil,
         logger: Logger
     ) -> HTTPListener {
+        // Scrapers, dashboards and operators: the data plane's timeouts, and a few connections.
         HTTPListener(
-            name: "admin", host: host, port: port, group: group, shutdownGrace: .seconds(1), tls: tls, logger: logger
+            name: "admin", host: host, port: port, group: group, shutdownGrace: .seconds(1), tls: tls,
+            timeouts: ConnectionTimeouts(), maxConnections: 256, logger: logger
         ) { channel in
             try channel.pipeline.syncOperations.addHandler(AdminHandler(router: router))
         }

@@ -12,14 +12,22 @@ package struct DataPlaneConfiguration: Sendable {
     package var shutdownGrace: TimeAmount
     /// TLS for clients (`--tls-cert`, `--tls-key`); nil for plain HTTP.
     package var tls: ServerTLS?
+    /// Client connection timeouts (`--client-header-timeout`, `--client-body-timeout`, `--client-idle-timeout`).
+    package var timeouts: ConnectionTimeouts
+    /// Open client connections beyond which new ones are refused (`--max-connections`).
+    package var maxConnections: Int
 
     package init(
         host: String,
         port: Int,
         maxRequestBytes: Int = 16 * 1024 * 1024,
         shutdownGrace: TimeAmount = .seconds(10),
-        tls: ServerTLS? = nil
+        tls: ServerTLS? = nil,
+        timeouts: ConnectionTimeouts = ConnectionTimeouts(),
+        maxConnections: Int = 10_000
     ) {
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
         self.host = host
         self.port = port
         self.maxRequestBytes = maxRequestBytes
@@ -44,6 +52,8 @@ extension HTTPListener {
             group: group,
             shutdownGrace: configuration.shutdownGrace,
             tls: configuration.tls,
+            timeouts: configuration.timeouts,
+            maxConnections: configuration.maxConnections,
             logger: logger
         ) { channel in
             try channel.pipeline.syncOperations.addHandler(

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A TCP listener for HTTP/1.1 that drains on graceful shutdown: it stops accepting, lets every connection
 /// finish the request it is serving (HTTPServerPipelineHandler closes idle ones on `ChannelShouldQuiesceEvent`),
@@ -21,6 +22,12 @@ package final class HTTPListener: Service, Sendable {
     package let tls: ServerTLS?
     private let initializer: ConnectionInitializer
     private let logger: Logger
+    /// Client connection timeouts; nil: none.
+    private let timeouts: ConnectionTimeouts?
+    /// Connections beyond this many are closed as soon as they are accepted; nil: no limit.
+    private let maxConnections: Int?
+    /// Connections refused by the limit and closed by each timeout, since start.
+    package let counters = ListenerCounters()
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -36,10 +43,14 @@ package final class HTTPListener: Service, Sendable {
         group: any EventLoopGroup,
         shutdownGrace: TimeAmount,
         tls: ServerTLS? = nil,
+        timeouts: ConnectionTimeouts? = nil,
+        maxConnections: Int? = nil,
         logger: Logger,
         initializer: @escaping ConnectionInitializer
     ) {
         self.tls = tls
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
         self.name = name
         self.host = host
         self.port = port
@@ -79,9 +90,14 @@ package final class HTTPListener: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard admit(channel) else { throw ListenerRefusal.tooManyConnections }
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
                     }
+                    let timer = timeouts.map { timeouts in
+                        ConnectionTimer(timeouts: timeouts) { [counters] in counters.timedOut[$0.rawValue].add(1) }
+                    }
+                    if let timer { try channel.pipeline.syncOperations.addHandler(RequestStartHandler(timer: timer)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: true,
                         withErrorHandling: false,
@@ -89,8 +105,8 @@ package final class HTTPListener: Service, Sendable {
                         // validating them again costs ~8% of a cache hit.
                         withOutboundHeaderValidation: false
                     )
+                    if let timer { try channel.pipeline.syncOperations.addHandler(RequestTimeoutHandler(timer: timer)) }
                     try initializer(channel)
-                    self.track(channel)
                 }
             }
             .bind(host: host, port: port)
@@ -112,9 +128,19 @@ package final class HTTPListener: Service, Sendable {
         await drain(on: channel.eventLoop)
     }
 
-    private func track(_ channel: any Channel) {
+    /// Tracks an accepted connection, unless the listener already holds `maxConnections`: then it is refused
+    /// (closed at once, before anything is read from it) and counted.
+    private func admit(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        state.withLockedValue { $0.connections[id] = channel }
+        let admitted = state.withLockedValue { state in
+            if let maxConnections, state.connections.count >= maxConnections { return false }
+            state.connections[id] = channel
+            return true
+        }
+        guard admitted else {
+            counters.refused.add(1)
+            return false
+        }
         channel.closeFuture.whenComplete { [self] _ in
             let drained = state.withLockedValue { state -> EventLoopPromise<Void>? in
                 state.connections[id] = nil
@@ -124,6 +150,7 @@ package final class HTTPListener: Service, Sendable {
             }
             drained?.succeed()
         }
+        return true
     }
 
     private func drain(on eventLoop: any EventLoop) async {
@@ -151,6 +178,27 @@ package final class HTTPListener: Service, Sendable {
         try? await promise.futureResult.get()
         deadline.cancel()
     }
+}
+
+/// A listener's counters, read when metrics are scraped.
+package final class ListenerCounters: Sendable {
+    /// Connections refused: the listener held `maxConnections`.
+    package let refused = ListenerCounter()
+    /// Connections closed by each timeout, by `ConnectionTimeoutKind.rawValue`.
+    package let timedOut = ConnectionTimeoutKind.allCases.map { _ in ListenerCounter() }
+}
+
+/// A counter many threads add to.
+package final class ListenerCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    func add(_ amount: Int) { value.add(amount, ordering: .relaxed) }
+
+    package var count: Int { value.load(ordering: .relaxed) }
+}
+
+enum ListenerRefusal: Error {
+    case tooManyConnections
 }
 
 /// A listener that could not bind, naming which one, its address and why in plain words.

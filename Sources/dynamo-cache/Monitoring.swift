@@ -23,17 +23,20 @@ final class Monitoring: Sendable {
     let credentials: CredentialsCache?
     /// The stream followers (`--streams`); nil when none run.
     let followers: StreamFollowers?
+    /// The data listener's refused and timed-out connections.
+    let listener: ListenerCounters?
     let started = Date()
     private let ready = NIOLockedValueBox(false)
     private let exporter: MetricsExporter
 
     init(
         proxy: DynamoProxy, registry: PrometheusCollectorRegistry, allocatorVersion: String?,
-        credentials: CredentialsCache? = nil, followers: StreamFollowers? = nil,
+        credentials: CredentialsCache? = nil, followers: StreamFollowers? = nil, listener: ListenerCounters? = nil,
         connections: @escaping @Sendable () -> Int
     ) {
         self.proxy = proxy
         self.followers = followers
+        self.listener = listener
         self.registry = registry
         self.allocatorVersion = allocatorVersion
         self.credentials = credentials
@@ -81,7 +84,8 @@ final class Monitoring: Sendable {
             ready: isUpstreamReady,
             allocator: allocatorVersion == nil ? nil : Jemalloc.stats(),
             credentials: credentials?.status,
-            streams: streamTables()
+            streams: streamTables(),
+            listener: listener
         )
         return registry.emitToString()
     }
@@ -244,6 +248,10 @@ final class MetricsExporter: Sendable {
         Metrics.Gauge(label: "dynamocache_cache_entries", dimensions: [("cache", $0)])
     }
     private let connections = Metrics.Gauge(label: "dynamocache_client_connections")
+    private let refusedConnections = Metrics.Counter(label: "dynamocache_client_connections_refused_total")
+    private let timedOutConnections = ConnectionTimeoutKind.allCases.map {
+        Metrics.Counter(label: "dynamocache_client_timeouts_total", dimensions: [("kind", $0.name)])
+    }
     private let ready = Metrics.Gauge(label: "dynamocache_upstream_ready")
     private let allocated = Metrics.Gauge(label: "dynamocache_jemalloc_allocated_bytes")
     private let resident = Metrics.Gauge(label: "dynamocache_jemalloc_resident_bytes")
@@ -292,7 +300,8 @@ final class MetricsExporter: Sendable {
 
     func export(
         proxy: DynamoProxy, connections open: Int, ready isReady: Bool, allocator: Jemalloc.Stats?,
-        credentials: CredentialsCache.Status? = nil, streams: [StatsDocument.StreamTable] = []
+        credentials: CredentialsCache.Status? = nil, streams: [StatsDocument.StreamTable] = [],
+        listener: ListenerCounters? = nil
     ) {
         let statistics = proxy.statistics
         let items = proxy.itemCacheStats()
@@ -352,6 +361,14 @@ final class MetricsExporter: Sendable {
                 }
                 for (index, kind) in StreamErrorKind.allCases.enumerated() {
                     fold(metrics.errors[index], key + "error." + kind.rawValue, table.errors[kind.rawValue] ?? 0)
+                }
+            }
+            if let listener {
+                fold(refusedConnections, "connections.refused", listener.refused.count)
+                for kind in ConnectionTimeoutKind.allCases {
+                    fold(
+                        timedOutConnections[kind.rawValue], "timeouts.\(kind.name)",
+                        listener.timedOut[kind.rawValue].count)
                 }
             }
             fold(joins[0], "joins.item", statistics.itemJoins.value)

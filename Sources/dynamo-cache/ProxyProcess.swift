@@ -110,14 +110,14 @@ struct ProxyProcess {
         let data = HTTPListener.dataPlane(
             DataPlaneConfiguration(
                 host: settings.listen.host, port: settings.listen.port, shutdownGrace: settings.shutdownGrace,
-                tls: dataTLS),
+                tls: dataTLS, timeouts: settings.clientTimeouts, maxConnections: settings.maxConnections),
             proxy: proxy,
             group: group,
             logger: logger
         )
         let monitoring = Monitoring(
             proxy: proxy, registry: registry, allocatorVersion: allocator, credentials: credentials,
-            followers: followers
+            followers: followers, listener: data.counters
         ) {
             data.connectionCount
         }

@@ -182,6 +182,30 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
+            "Time a client may take to send a request's head, from its first byte; then the connection is closed (slow or half-sent requests cannot hold connections). Env DYNAMO_CACHE_CLIENT_HEADER_TIMEOUT. Default \(ServeDefaults.clientHeaderTimeout)."
+    )
+    var clientHeaderTimeout: String?
+
+    @Option(
+        help:
+            "Time a client may leave between two reads of a request's body; then the connection is closed. Env DYNAMO_CACHE_CLIENT_BODY_TIMEOUT. Default \(ServeDefaults.clientBodyTimeout)."
+    )
+    var clientBodyTimeout: String?
+
+    @Option(
+        help:
+            "Time a keep-alive connection may stay idle between requests; then it is closed. Env DYNAMO_CACHE_CLIENT_IDLE_TIMEOUT. Default \(ServeDefaults.clientIdleTimeout)."
+    )
+    var clientIdleTimeout: String?
+
+    @Option(
+        help:
+            "Open client connections beyond which new ones are closed as soon as they are accepted (each holds a descriptor and buffers). Env DYNAMO_CACHE_MAX_CONNECTIONS. Default \(ServeDefaults.maxConnections)."
+    )
+    var maxConnections: Int?
+
+    @Option(
+        help:
             "auto: follow the DynamoDB Stream of every table the proxy caches that has one (found with DescribeTable), so writes that bypass this node are seen within a poll; TABLE,...: only these tables; off: none, writes that bypass this node are seen when entries expire. Followed tables are served from memory only while their follower is current. The follower signs with the proxy's own AWS credentials, whatever --upstream-auth says. Env DYNAMO_CACHE_STREAMS. Default \(ServeDefaults.streams)."
     )
     var streams: String?
@@ -244,6 +268,8 @@ struct ServeSettings {
     var admin: HostPort
     var threads: Int
     var shutdownGrace: TimeAmount
+    var clientTimeouts: ConnectionTimeouts
+    var maxConnections: Int
     var logLevel: Logger.Level
     var proxy: ProxyConfiguration
     /// `--streams` TABLE,...: followed from the start; empty with `auto` (tables are followed as they are met).
@@ -363,6 +389,33 @@ struct ServeSettings {
             value(options.shutdownGrace, "DYNAMO_CACHE_SHUTDOWN_GRACE") ?? ServeDefaults.shutdownGrace,
             option: "--shutdown-grace"
         )
+        clientTimeouts = ConnectionTimeouts(
+            header: try DurationOption.parse(
+                value(options.clientHeaderTimeout, "DYNAMO_CACHE_CLIENT_HEADER_TIMEOUT")
+                    ?? ServeDefaults.clientHeaderTimeout, option: "--client-header-timeout"),
+            body: try DurationOption.parse(
+                value(options.clientBodyTimeout, "DYNAMO_CACHE_CLIENT_BODY_TIMEOUT") ?? ServeDefaults.clientBodyTimeout,
+                option: "--client-body-timeout"),
+            idle: try DurationOption.parse(
+                value(options.clientIdleTimeout, "DYNAMO_CACHE_CLIENT_IDLE_TIMEOUT") ?? ServeDefaults.clientIdleTimeout,
+                option: "--client-idle-timeout"))
+        for (name, duration) in [
+            ("--client-header-timeout", clientTimeouts.header), ("--client-body-timeout", clientTimeouts.body),
+            ("--client-idle-timeout", clientTimeouts.idle),
+        ] where duration <= .zero {
+            throw ValidationError("\(name) must be above 0")
+        }
+        if let count = options.maxConnections {
+            maxConnections = count
+        } else if let text = environment["DYNAMO_CACHE_MAX_CONNECTIONS"], !text.isEmpty {
+            guard let count = Int(text) else {
+                throw ValidationError("DYNAMO_CACHE_MAX_CONNECTIONS: not a number: \(text)")
+            }
+            maxConnections = count
+        } else {
+            maxConnections = Int(ServeDefaults.maxConnections)!
+        }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         if let threads = options.threads {
             self.threads = threads
         } else if let text = environment["DYNAMO_CACHE_THREADS"], !text.isEmpty {
@@ -495,6 +548,10 @@ enum ServeDefaults {
     static let upstreamPoolSize = String(upstream.maxIdleConnectionsPerLoop)
     static let upstreamIdleTimeout = DurationOption.text(upstream.idleTimeout)
     static let shutdownGrace = DurationOption.text(dataPlane.shutdownGrace)
+    static let clientHeaderTimeout = DurationOption.text(dataPlane.timeouts.header)
+    static let clientBodyTimeout = DurationOption.text(dataPlane.timeouts.body)
+    static let clientIdleTimeout = DurationOption.text(dataPlane.timeouts.idle)
+    static let maxConnections = String(dataPlane.maxConnections)
     /// Loopback by default: the data listener is DynamoDB Local's port, the admin listener stays private.
     static let listen = "127.0.0.1:8000"
     static let adminListen = "127.0.0.1:9090"

@@ -20,12 +20,15 @@ struct ProxyHarness {
     let client: UpstreamClient
     let services: ServiceGroup
     let running: Task<Void, any Error>
+    let listener: HTTPListener
 
     static func start(
         upstreamPort: Int,
         connectTimeout: TimeAmount = .seconds(1),
         responseTimeout: TimeAmount = .seconds(2),
-        shutdownGrace: TimeAmount = .seconds(5)
+        shutdownGrace: TimeAmount = .seconds(5),
+        timeouts: ConnectionTimeouts = ConnectionTimeouts(),
+        maxConnections: Int = 10_000
     ) async throws -> ProxyHarness {
         let logger = Logger(label: "test")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -41,7 +44,9 @@ struct ProxyHarness {
         )
         let proxy = DynamoProxy(storage: UpstreamStorage(main: upstream), logger: logger)
         let listener = HTTPListener.dataPlane(
-            DataPlaneConfiguration(host: "127.0.0.1", port: 0, shutdownGrace: shutdownGrace),
+            DataPlaneConfiguration(
+                host: "127.0.0.1", port: 0, shutdownGrace: shutdownGrace, timeouts: timeouts,
+                maxConnections: maxConnections),
             proxy: proxy,
             group: group,
             logger: logger
@@ -54,7 +59,9 @@ struct ProxyHarness {
             group: group,
             logger: logger
         )
-        return ProxyHarness(group: group, port: address.port!, client: client, services: services, running: running)
+        return ProxyHarness(
+            group: group, port: address.port!, client: client, services: services, running: running,
+            listener: listener)
     }
 
     /// Sends one request through the proxy and returns the complete response.
