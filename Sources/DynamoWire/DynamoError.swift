@@ -27,6 +27,8 @@ package struct DynamoError: Error, Hashable, Sendable {
         case invalidSignature
         /// 400: the client's section does not allow the operation on the table.
         case accessDenied
+        /// 400, retried by every SDK: the proxy has as many requests waiting on the storage server as it allows.
+        case throttling
     }
 
     package var kind: Kind
@@ -41,7 +43,7 @@ package struct DynamoError: Error, Hashable, Sendable {
     package var httpStatus: Int {
         switch kind {
         case .serialization, .validation, .missingAuthenticationToken, .incompleteSignature, .unrecognizedClient,
-            .invalidSignature, .accessDenied:
+            .invalidSignature, .accessDenied, .throttling:
             400
         case .internalServerError: 500
         case .serviceUnavailable: 503
@@ -60,6 +62,7 @@ package struct DynamoError: Error, Hashable, Sendable {
         case .unrecognizedClient: "com.amazon.coral.service#UnrecognizedClientException"
         case .invalidSignature: "com.amazon.coral.service#InvalidSignatureException"
         case .accessDenied: "com.amazon.coral.service#AccessDeniedException"
+        case .throttling: "com.amazon.coral.availability#ThrottlingException"
         }
     }
 

@@ -38,6 +38,8 @@ package final class DynamoProxy: Sendable {
     let tables: TableRegistry
     /// Writes acknowledged through this node whose stream records have not been seen yet.
     let ownWrites = OwnWriteLedger()
+    /// Requests waiting on the storage server now (see `ProxyConfiguration.upstreamMaxInflight`).
+    let inflight = InflightCounter()
     /// Keys changed elsewhere a moment ago, whose fills are not stored yet.
     let recentChanges = RecentChanges()
     /// The namespace of the stream follower's own requests (`AKID/region`), when entries are kept per caller:
@@ -233,10 +235,16 @@ package final class DynamoProxy: Sendable {
         let request = StorageRequest(
             head: head, body: body ?? call.request.body, retryOnStaleConnection: call.operation.hasNoSideEffects)
         let started = clock()
+        guard inflight.enter(limit: configuration.upstreamMaxInflight) else {
+            statistics.upstreamErrors[UpstreamErrorKind.overloaded.rawValue].add()
+            return call.eventLoop.makeSucceededFuture(.failed(Self.overloaded))
+        }
         return storage.execute(request, on: call.eventLoop).map { response in
+            self.inflight.leave()
             self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: nil)
             return UpstreamAnswer.response(response)
         }.recover { error in
+            self.inflight.leave()
             let failure = error as? StorageError ?? StorageError(.connectionLost, description: "\(error)")
             self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: failure.kind)
             return .failed(failure)
@@ -247,12 +255,22 @@ package final class DynamoProxy: Sendable {
     func forward(_ request: ProxyRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ProxyResponse> {
         var head = request.head
         HopByHopHeaders.remove(from: &head.headers)
+        guard inflight.enter(limit: configuration.upstreamMaxInflight) else {
+            statistics.upstreamErrors[UpstreamErrorKind.overloaded.rawValue].add()
+            return eventLoop.makeSucceededFuture(internalFailure(Self.overloaded))
+        }
         return storage.execute(StorageRequest(head: head, body: request.body), on: eventLoop).map {
-            ProxyResponse(upstream: $0)
+            self.inflight.leave()
+            return ProxyResponse(upstream: $0)
         }.recover { error in
-            self.internalFailure(error)
+            self.inflight.leave()
+            return self.internalFailure(error)
         }
     }
+
+    /// The refusal of a request past `upstreamMaxInflight`: nothing was sent.
+    static let overloaded = StorageError(
+        .overloaded, description: "too many requests are waiting on the storage server; the request was not sent")
 
     /// Forwards a DynamoDB request untouched, forgetting the table when the server says it does not exist.
     func passThrough(_ call: Call, status: CacheStatus) -> EventLoopFuture<ProxyResponse> {
@@ -284,15 +302,22 @@ package final class DynamoProxy: Sendable {
             return errorResponse(DynamoError(.internalServerError, message: "The proxy failed to process the request."))
         }
         switch error.kind {
-        case .tlsRefused, .noCredentials:
-            // Upstream says why once a minute, the credentials' refresher at each attempt; a line per request
-            // would bury it.
+        case .tlsRefused, .noCredentials, .overloaded:
+            // Upstream says why once a minute, the credentials' refresher at each attempt, the metrics count
+            // refusals; a line per request would bury it.
             logger.debug("storage server request failed", metadata: ["error": "\(error)"])
         default:
             logger.warning("storage server request failed", metadata: ["error": "\(error)"])
         }
         let message: String
         switch error.kind {
+        case .overloaded:
+            return errorResponse(
+                DynamoError(
+                    .throttling,
+                    message:
+                        "The proxy has as many requests waiting on the storage server as it allows; retry with back-off."
+                ))
         case .unreachable:
             message =
                 "The storage server is unreachable\(error.reason.map { " (\($0))" } ?? ""); the request was not sent."

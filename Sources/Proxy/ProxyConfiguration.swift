@@ -27,6 +27,10 @@ package struct ProxyConfiguration: Sendable {
     /// Whose entries a request may be served when the proxy does not authenticate clients itself (with client
     /// authentication, the namespace is always the verified client).
     package var namespaces: NamespaceRule
+    /// Requests this node may have waiting on the storage server at once; past it, a request that needs the
+    /// storage server is answered at once with ThrottlingException (which every SDK retries with back-off) and
+    /// hits go on being served, so a stalled storage server cannot make requests pile up without bound.
+    package var upstreamMaxInflight: Int
     /// Whose DynamoDB Streams are followed (`--streams`); nil: none, and writes that bypass this node are seen
     /// only when entries expire.
     package var streams: StreamScope?
@@ -70,12 +74,14 @@ package struct ProxyConfiguration: Sendable {
         maxQueryEntryBytes: Int = 2 << 20,
         queryInvalidation: QueryInvalidation = .write,
         namespaces: NamespaceRule = .callerSignature,
+        upstreamMaxInflight: Int = 1024,
         streams: StreamScope? = nil,
         streamMaxLag: UInt64 = 5_000_000_000,
         streamClockMargin: UInt64 = 1_000_000_000,
         streamFillFence: UInt64 = 1_000_000_000
     ) {
         self.streamFillFence = streamFillFence
+        self.upstreamMaxInflight = upstreamMaxInflight
         self.streams = streams
         self.streamMaxLag = streamMaxLag
         self.streamClockMargin = streamClockMargin

@@ -125,7 +125,7 @@ package enum InvalidationCause: Int, CaseIterable, Sendable {
 
 /// Why a request to the storage server failed: a closed set.
 package enum UpstreamErrorKind: Int, CaseIterable, Sendable {
-    case unreachable, timeout, connectionLost, invalidResponse, tlsRefused, noCredentials
+    case unreachable, timeout, connectionLost, invalidResponse, tlsRefused, noCredentials, overloaded
 
     package var name: String {
         switch self {
@@ -135,6 +135,7 @@ package enum UpstreamErrorKind: Int, CaseIterable, Sendable {
         case .timeout: "timeout"
         case .connectionLost: "connection_lost"
         case .invalidResponse: "invalid_response"
+        case .overloaded: "overloaded"
         }
     }
 }
@@ -263,4 +264,21 @@ package final class ProxyStatistics: Sendable {
     func invalidated(_ cause: InvalidationCause) {
         invalidations[cause.rawValue].add()
     }
+}
+
+/// Requests waiting on the storage server: taken before a request is sent, given back when its answer (or
+/// failure) arrives. One shared atomic, touched by misses and writes only, never by a hit.
+final class InflightCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Takes a place unless `limit` are taken; returns whether it did.
+    func enter(limit: Int) -> Bool {
+        if count.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
+        count.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func leave() { count.wrappingSubtract(1, ordering: .relaxed) }
+
+    var value: Int { count.load(ordering: .relaxed) }
 }

@@ -92,7 +92,7 @@ package struct StorageError: Error, Sendable, CustomStringConvertible {
     /// Whether the request may have reached the server and been acted on: then a write's outcome is unknown.
     package var requestMayHaveReachedServer: Bool {
         switch kind {
-        case .unreachable, .tlsRefused, .noCredentials: false
+        case .unreachable, .tlsRefused, .noCredentials, .overloaded: false
         case .timeout, .connectionLost, .invalidResponse: true
         }
     }

@@ -182,6 +182,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
+            "Requests this node may have waiting on the storage server at once; past it, requests that need the storage server are answered at once with ThrottlingException (which SDKs retry with back-off) while hits go on being served. Env DYNAMO_CACHE_UPSTREAM_MAX_INFLIGHT. Default \(ServeDefaults.upstreamMaxInflight)."
+    )
+    var upstreamMaxInflight: Int?
+
+    @Option(
+        help:
             "Time a client may take to send a request's head, from its first byte; then the connection is closed (slow or half-sent requests cannot hold connections). Env DYNAMO_CACHE_CLIENT_HEADER_TIMEOUT. Default \(ServeDefaults.clientHeaderTimeout)."
     )
     var clientHeaderTimeout: String?
@@ -416,6 +422,16 @@ struct ServeSettings {
             maxConnections = Int(ServeDefaults.maxConnections)!
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        var upstreamMaxInflight = Int(ServeDefaults.upstreamMaxInflight)!
+        if let count = options.upstreamMaxInflight {
+            upstreamMaxInflight = count
+        } else if let text = environment["DYNAMO_CACHE_UPSTREAM_MAX_INFLIGHT"], !text.isEmpty {
+            guard let count = Int(text) else {
+                throw ValidationError("DYNAMO_CACHE_UPSTREAM_MAX_INFLIGHT: not a number: \(text)")
+            }
+            upstreamMaxInflight = count
+        }
+        guard upstreamMaxInflight >= 1 else { throw ValidationError("--upstream-max-inflight must be at least 1") }
         if let threads = options.threads {
             self.threads = threads
         } else if let text = environment["DYNAMO_CACHE_THREADS"], !text.isEmpty {
@@ -426,6 +442,7 @@ struct ServeSettings {
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         proxy = ProxyConfiguration()
+        proxy.upstreamMaxInflight = upstreamMaxInflight
         proxy.itemCacheBytes = try ByteSize.parse(
             value(options.itemCacheSize, "DYNAMO_CACHE_ITEM_CACHE_SIZE") ?? ServeDefaults.itemCacheSize,
             option: "--item-cache-size"
@@ -552,6 +569,7 @@ enum ServeDefaults {
     static let clientBodyTimeout = DurationOption.text(dataPlane.timeouts.body)
     static let clientIdleTimeout = DurationOption.text(dataPlane.timeouts.idle)
     static let maxConnections = String(dataPlane.maxConnections)
+    static let upstreamMaxInflight = String(proxy.upstreamMaxInflight)
     /// Loopback by default: the data listener is DynamoDB Local's port, the admin listener stays private.
     static let listen = "127.0.0.1:8000"
     static let adminListen = "127.0.0.1:9090"
