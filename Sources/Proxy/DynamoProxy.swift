@@ -221,6 +221,9 @@ package final class DynamoProxy: Sendable {
         queries.stats()
     }
 
+    /// Requests waiting on the storage server now.
+    package var upstreamInflight: Int { inflight.value }
+
     /// Checks the caches' invariants; empty when sound. For tests.
     package func validateCaches() -> [String] {
         items.validate().map { "items: \($0)" } + queries.validate().map { "queries: \($0)" }

@@ -33,7 +33,10 @@ package enum ConnectionTimeoutKind: Int, CaseIterable, Sendable {
 }
 
 /// The one timer of a connection, shared by its two handlers: the watcher in front of the HTTP decoder sees a
-/// request's first bytes, the one behind the pipelining handler sees its parts and the end of its answer.
+/// request's first bytes, the one behind the pipelining handler sees its parts and when its answer has been
+/// sent. A request is done when both its end was read and its answer sent, in either order (the proxy answers
+/// some requests from their head alone, before their body). One scheduled task at a time: arming only moves a
+/// deadline, and the task re-schedules itself when it fires early, so a request costs no timer churn.
 /// Confined to the connection's event loop.
 final class ConnectionTimer {
     private enum Phase {
@@ -41,16 +44,20 @@ final class ConnectionTimer {
         case waiting
         /// Some bytes of a head arrived (header timeout).
         case head
-        /// Reading the body (body timeout, restarted by each read).
-        case body
-        /// The request was read; the proxy answers it, within its own bounds.
-        case answering
+        /// A request is being read or answered.
+        case request
     }
 
     private let timeouts: ConnectionTimeouts
     private let timedOut: @Sendable (ConnectionTimeoutKind) -> Void
     private var phase = Phase.waiting
-    private var scheduled: Scheduled<Void>?
+    private var requestEnded = false
+    private var answerSent = false
+    /// Counts requests: an answer's write may complete after the next pipelined request's head arrived.
+    private(set) var request = 0
+    /// When the connection is closed unless something moves it; nil: no timeout runs (the proxy is answering).
+    private var deadline: (at: NIODeadline, kind: ConnectionTimeoutKind)?
+    private var scheduled: (task: Scheduled<Void>, at: NIODeadline)?
     /// The later handler's context: closing from it closes the connection.
     var context: ChannelHandlerContext?
 
@@ -68,37 +75,65 @@ final class ConnectionTimer {
     }
 
     func headArrived() {
-        phase = .body
+        request += 1
+        phase = .request
+        requestEnded = false
+        answerSent = false
         arm(.body, after: timeouts.body)
     }
 
     func bodyArrived() {
-        if phase == .body { arm(.body, after: timeouts.body) }
+        if phase == .request && !requestEnded { arm(.body, after: timeouts.body) }
     }
 
     func requestRead() {
-        phase = .answering
-        cancel()
+        requestEnded = true
+        if answerSent { finish() } else { deadline = nil }  // the proxy answers, within its own bounds
     }
 
-    func answered() {
+    /// The answer of request number `number` has been sent.
+    func answerWasSent(_ number: Int) {
+        guard number == request, phase == .request else { return }
+        answerSent = true
+        // Answered before its body was read (a refusal): the body still has its timeout.
+        if requestEnded { finish() } else { arm(.body, after: timeouts.body) }
+    }
+
+    func cancel() {
+        deadline = nil
+        scheduled?.task.cancel()
+        scheduled = nil
+    }
+
+    private func finish() {
         phase = .waiting
         arm(.idle, after: timeouts.idle)
     }
 
-    func cancel() {
-        scheduled?.cancel()
-        scheduled = nil
+    private func arm(_ kind: ConnectionTimeoutKind, after delay: TimeAmount) {
+        let at = NIODeadline.now() + delay
+        deadline = (at, kind)
+        // A later deadline waits for the task already scheduled; an earlier one needs its own.
+        if let scheduled {
+            guard at < scheduled.at else { return }
+            scheduled.task.cancel()
+        }
+        schedule(at)
     }
 
-    private func arm(_ kind: ConnectionTimeoutKind, after delay: TimeAmount) {
-        cancel()
+    private func schedule(_ at: NIODeadline) {
         guard let context else { return }
-        scheduled = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
             scheduled = nil
-            timedOut(kind)
+            guard let deadline else { return }
+            if NIODeadline.now() < deadline.at {
+                schedule(deadline.at)
+                return
+            }
+            timedOut(deadline.kind)
             self.context?.close(promise: nil)
         }
+        scheduled = (task, at)
     }
 }
 
@@ -158,7 +193,15 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { timer.answered() }
-        context.write(data, promise: promise)
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        // The idle time starts once the answer has left, not when it was queued: a slow reader of a large
+        // answer is not idle.
+        let sent = promise ?? context.eventLoop.makePromise()
+        let number = timer.request
+        sent.futureResult.assumeIsolated().whenComplete { [timer] _ in timer.answerWasSent(number) }
+        context.write(data, promise: sent)
     }
 }

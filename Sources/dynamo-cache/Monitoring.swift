@@ -253,6 +253,7 @@ final class MetricsExporter: Sendable {
         Metrics.Counter(label: "dynamocache_client_timeouts_total", dimensions: [("kind", $0.name)])
     }
     private let ready = Metrics.Gauge(label: "dynamocache_upstream_ready")
+    private let inflight = Metrics.Gauge(label: "dynamocache_upstream_inflight")
     private let allocated = Metrics.Gauge(label: "dynamocache_jemalloc_allocated_bytes")
     private let resident = Metrics.Gauge(label: "dynamocache_jemalloc_resident_bytes")
     /// Only with --upstream-auth sign: a proxy that forwards signatures has no credentials of its own.
@@ -388,6 +389,7 @@ final class MetricsExporter: Sendable {
         }
         connections.record(open)
         ready.record(isReady ? 1 : 0)
+        inflight.record(proxy.upstreamInflight)
         if let allocator {
             allocated.record(allocator.allocated)
             resident.record(allocator.resident)

@@ -38,6 +38,8 @@ import Testing
         f.storage.answer("{}")
         #expect(waiting[1].isDone && accepted.isDone)
         #expect(f.call("GetItem", get("e")).isDone == false, "a failure gives its place back too")
-        #expect(f.proxy.statistics.upstreamErrors[UpstreamErrorKind.overloaded.rawValue].value == 2)
+        #expect(f.call("GetItem", get("f")).isDone == false)
+        #expect(f.call("GetItem", get("g")).code == 400, "each place was given back once")
+        #expect(f.proxy.statistics.upstreamErrors[UpstreamErrorKind.overloaded.rawValue].value == 3)
     }
 }

@@ -28,7 +28,8 @@ struct ProxyHarness {
         responseTimeout: TimeAmount = .seconds(2),
         shutdownGrace: TimeAmount = .seconds(5),
         timeouts: ConnectionTimeouts = ConnectionTimeouts(),
-        maxConnections: Int = 10_000
+        maxConnections: Int = 10_000,
+        authenticator: ClientAuthenticator? = nil
     ) async throws -> ProxyHarness {
         let logger = Logger(label: "test")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -42,7 +43,7 @@ struct ProxyHarness {
             group: group,
             logger: logger
         )
-        let proxy = DynamoProxy(storage: UpstreamStorage(main: upstream), logger: logger)
+        let proxy = DynamoProxy(storage: UpstreamStorage(main: upstream), logger: logger, authenticator: authenticator)
         let listener = HTTPListener.dataPlane(
             DataPlaneConfiguration(
                 host: "127.0.0.1", port: 0, shutdownGrace: shutdownGrace, timeouts: timeouts,

@@ -63,6 +63,7 @@ METRICS = {
     "dynamocache_stream_errors_total": ("counter", {"table", "error"}),
     "dynamocache_client_connections_refused_total": ("counter", set()),
     "dynamocache_client_timeouts_total": ("counter", {"kind"}),
+    "dynamocache_upstream_inflight": ("gauge", set()),
 }
 # Metrics whose `cache` label is item|query only (scan exists only on hits and misses).
 ITEM_QUERY_ONLY = {m for m in METRICS if "cache" in METRICS[m][1]} - {
