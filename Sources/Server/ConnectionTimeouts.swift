@@ -33,8 +33,8 @@ package enum ConnectionTimeoutKind: Int, CaseIterable, Sendable {
 }
 
 /// The one timer of a connection, shared by its two handlers: the watcher in front of the HTTP decoder sees a
-/// request's first bytes, the one behind the pipelining handler sees its parts and when its answer has been
-/// sent. A request is done when both its end was read and its answer sent, in either order (the proxy answers
+/// request's first bytes, the one behind the pipelining handler sees its parts and the end of its answer. A
+/// request is done when both its end was read and its answer written, in either order (the proxy answers
 /// some requests from their head alone, before their body). One scheduled task at a time: arming only moves a
 /// deadline, and the task re-schedules itself when it fires early, so a request costs no timer churn.
 /// Confined to the connection's event loop.
@@ -91,7 +91,7 @@ final class ConnectionTimer {
         if answerSent { finish() } else { deadline = nil }  // the proxy answers, within its own bounds
     }
 
-    /// The answer of request number `number` has been sent.
+    /// The answer of request number `number` has been written.
     func answerWasSent(_ number: Int) {
         guard number == request, phase == .request else { return }
         answerSent = true
@@ -128,6 +128,11 @@ final class ConnectionTimer {
             guard let deadline else { return }
             if NIODeadline.now() < deadline.at {
                 schedule(deadline.at)
+                return
+            }
+            // A client still reading a large answer (more than the outbound buffer holds) is not idle.
+            if deadline.kind == .idle, let channel = self.context?.channel, !channel.isWritable {
+                arm(.idle, after: timeouts.idle)
                 return
             }
             timedOut(deadline.kind)
@@ -193,15 +198,8 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data) else {
-            context.write(data, promise: promise)
-            return
-        }
-        // The idle time starts once the answer has left, not when it was queued: a slow reader of a large
-        // answer is not idle.
-        let sent = promise ?? context.eventLoop.makePromise()
-        let number = timer.request
-        sent.futureResult.assumeIsolated().whenComplete { [timer] _ in timer.answerWasSent(number) }
-        context.write(data, promise: sent)
+        // Before passing it on: the pipelining handler may hand over the next request's head within the write.
+        if case .end = unwrapOutboundIn(data) { timer.answerWasSent(timer.request) }
+        context.write(data, promise: promise)
     }
 }
