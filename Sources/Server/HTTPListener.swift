@@ -3,8 +3,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Proxy
 import ServiceLifecycle
-import Synchronization
 
 /// A TCP listener for HTTP/1.1 that drains on graceful shutdown: it stops accepting, lets every connection
 /// finish the request it is serving (HTTPServerPipelineHandler closes idle ones on `ChannelShouldQuiesceEvent`),
@@ -95,7 +95,7 @@ package final class HTTPListener: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
                     }
                     let timer = timeouts.map { timeouts in
-                        ConnectionTimer(timeouts: timeouts) { [counters] in counters.timedOut[$0.rawValue].add(1) }
+                        ConnectionTimer(timeouts: timeouts) { [counters] in counters.timedOut[$0.rawValue].add() }
                     }
                     if let timer { try channel.pipeline.syncOperations.addHandler(RequestStartHandler(timer: timer)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
@@ -138,7 +138,7 @@ package final class HTTPListener: Service, Sendable {
             return true
         }
         guard admitted else {
-            counters.refused.add(1)
+            counters.refused.add()
             return false
         }
         channel.closeFuture.whenComplete { [self] _ in
@@ -183,18 +183,9 @@ package final class HTTPListener: Service, Sendable {
 /// A listener's counters, read when metrics are scraped.
 package final class ListenerCounters: Sendable {
     /// Connections refused: the listener held `maxConnections`.
-    package let refused = ListenerCounter()
+    package let refused = AtomicCounter()
     /// Connections closed by each timeout, by `ConnectionTimeoutKind.rawValue`.
-    package let timedOut = ConnectionTimeoutKind.allCases.map { _ in ListenerCounter() }
-}
-
-/// A counter many threads add to.
-package final class ListenerCounter: Sendable {
-    private let value = Atomic<Int>(0)
-
-    func add(_ amount: Int) { value.add(amount, ordering: .relaxed) }
-
-    package var count: Int { value.load(ordering: .relaxed) }
+    package let timedOut = ConnectionTimeoutKind.allCases.map { _ in AtomicCounter() }
 }
 
 enum ListenerRefusal: Error {

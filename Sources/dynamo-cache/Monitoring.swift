@@ -365,11 +365,11 @@ final class MetricsExporter: Sendable {
                 }
             }
             if let listener {
-                fold(refusedConnections, "connections.refused", listener.refused.count)
+                fold(refusedConnections, "connections.refused", listener.refused.value)
                 for kind in ConnectionTimeoutKind.allCases {
                     fold(
                         timedOutConnections[kind.rawValue], "timeouts.\(kind.name)",
-                        listener.timedOut[kind.rawValue].count)
+                        listener.timedOut[kind.rawValue].value)
                 }
             }
             fold(joins[0], "joins.item", statistics.itemJoins.value)

@@ -61,7 +61,7 @@ struct ConnectionLimitTests {
         // Normal clients are served meanwhile, on connections of their own.
         for _ in 0..<20 { #expect(try await proxy.send().head.status == .ok) }
         for connection in slow { #expect(await connection.closedByPeer(within: .seconds(20))) }
-        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.header.rawValue].count == 200)
+        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.header.rawValue].value == 200)
         #expect(try await proxy.send().head.status == .ok)
         try await proxy.stop()
         try await fake.stop()
@@ -86,7 +86,7 @@ struct ConnectionLimitTests {
         #expect(await idle.closedByPeer(within: .seconds(20)))
         #expect(busy.isOpen, "a connection answered 300 ms ago is not idle")
         #expect(await busy.closedByPeer(within: .seconds(20)), "then idle, it is closed too")
-        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.idle.rawValue].count == 2)
+        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.idle.rawValue].value == 2)
         try await proxy.stop()
         try await fake.stop()
         try await group.shutdownGracefully()
@@ -108,7 +108,7 @@ struct ConnectionLimitTests {
         }
         #expect(await stalled.closedByPeer(within: .seconds(20)))
         #expect(steady.isOpen)
-        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.body.rawValue].count == 1)
+        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.body.rawValue].value == 1)
         #expect(await eventually { fake.received.count == 1 }, "the steady body was read whole and forwarded")
         await steady.close()
         try await proxy.stop()
@@ -130,7 +130,7 @@ struct ConnectionLimitTests {
             sending: "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n"
                 + "Expect: 100-continue\r\nContent-Length: 0\r\n\r\n")
         #expect(await refused.closedByPeer(within: .seconds(20)), "a connection left with no timer would stay open")
-        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.idle.rawValue].count == 1)
+        #expect(proxy.listener.counters.timedOut[ConnectionTimeoutKind.idle.rawValue].value == 1)
         try await proxy.stop()
         try await fake.stop()
         try await group.shutdownGracefully()
@@ -145,7 +145,7 @@ struct ConnectionLimitTests {
         #expect(await eventually { proxy.listener.connectionCount == 3 })  // all three accepted
         let extra = try await Raw.open(proxy.port, group: group)
         #expect(await extra.closedByPeer(within: .seconds(10)))
-        #expect(proxy.listener.counters.refused.count == 1)
+        #expect(proxy.listener.counters.refused.value == 1)
         #expect(held.allSatisfy { $0.isOpen })
         await held[0].close()
         #expect(await eventually { proxy.listener.connectionCount == 2 })
