@@ -62,7 +62,7 @@ extension DynamoProxy {
                 case .miss(let ticket):
                     read.sent.append(true)
                     // A key changed elsewhere a moment ago: its answer is passed on, not stored.
-                    if !recentChanges.isFenced(itemKey, now: now) { read.tickets[key.canonical] = ticket }
+                    if !isFenced(itemKey, now: now) { read.tickets[key.canonical] = ticket }
                 }
             }
             reads.append(read)

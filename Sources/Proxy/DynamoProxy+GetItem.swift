@@ -42,7 +42,7 @@ extension DynamoProxy {
             }
             return .immediate(response)
         case .miss(let ticket):
-            if recentChanges.isFenced(key, now: now) {
+            if isFenced(key, now: now) {
                 // Changed elsewhere a moment ago: an eventually consistent read may not show it yet.
                 return .deferred(passThrough(call, status: .miss))
             }

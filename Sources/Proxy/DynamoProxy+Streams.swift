@@ -138,7 +138,7 @@ final class RecentChanges: Sendable {
         }
     }
 
-    /// Whether a fill of `key` that begins at `now` must not be stored. Asked on misses only.
+    /// Whether a fill of `key` that begins at `now` must not be stored. Asked on misses of followed tables only.
     func isFenced(_ key: ItemKey, now: UInt64) -> Bool {
         lock(key).stripe.withLock { stripe in
             if now < stripe.all { return true }
@@ -269,6 +269,12 @@ extension DynamoProxy {
                     of: record, table: table, viewType: viewType, changedAt: changedAt, allocator: allocator))
         }
         return own
+    }
+
+    /// Whether a miss of `key` at `now` must be answered without being stored: its table's stream is followed
+    /// and the key changed elsewhere a moment ago. Without `--streams`, no lock is taken.
+    func isFenced(_ key: ItemKey, now: UInt64) -> Bool {
+        configuration.streams != nil && recentChanges.isFenced(key, now: now)
     }
 
     /// Whether entries and writes of `namespace` are of the database whose streams the followers read: all of
