@@ -166,16 +166,30 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    private func makeConfiguration() throws -> BenchConfiguration {
-        let environment = ProcessInfo.processInfo.environment
-        let parsedTargets: [BenchTarget]
+    /// `--target`s, or the default one.
+    private func parsedTargets() throws -> [BenchTarget] {
         do {
-            parsedTargets = try (targets.isEmpty ? ["proxy=http://127.0.0.1:8000"] : targets).map {
+            return try (targets.isEmpty ? ["proxy=http://127.0.0.1:8000"] : targets).map {
                 try BenchTarget(parsing: $0, caFile: caFile)
             }
         } catch {
             throw ValidationError("--target: \(error)")
         }
+    }
+
+    /// What requests are signed with, from the flags, else the environment, else placeholders.
+    private func signing() -> (credentials: AWSCredentials, region: String) {
+        let environment = ProcessInfo.processInfo.environment
+        let credentials = AWSCredentials(
+            accessKeyID: accessKeyId ?? environment["AWS_ACCESS_KEY_ID"] ?? "dynamo-cache-bench",
+            secretAccessKey: secretAccessKey ?? environment["AWS_SECRET_ACCESS_KEY"] ?? "dynamo-cache-bench",
+            sessionToken: sessionToken ?? environment["AWS_SESSION_TOKEN"]
+        )
+        return (credentials, region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1")
+    }
+
+    private func makeConfiguration() throws -> BenchConfiguration {
+        let parsedTargets = try parsedTargets()
         let parsedWorkloads = try (workloads.isEmpty ? ["get"] : workloads).map { name in
             guard let workload = Workload(rawValue: name) else {
                 throw ValidationError(
@@ -193,17 +207,13 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--prepare: expected auto, always or never, got \(prepare)")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        let credentials = AWSCredentials(
-            accessKeyID: accessKeyId ?? environment["AWS_ACCESS_KEY_ID"] ?? "dynamo-cache-bench",
-            secretAccessKey: secretAccessKey ?? environment["AWS_SECRET_ACCESS_KEY"] ?? "dynamo-cache-bench",
-            sessionToken: sessionToken ?? environment["AWS_SESSION_TOKEN"]
-        )
+        let (credentials, region) = signing()
         var configuration = BenchConfiguration(
             targets: parsedTargets,
             workloads: parsedWorkloads,
             dataset: Dataset(table: table, items: items, itemBytes: itemSize, partitionSize: partitionSize),
             credentials: credentials,
-            region: region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+            region: region
         )
         configuration.options = WorkloadOptions(
             distribution: distribution, zipfTheta: zipfTheta, batchSize: batchSize, writeKind: writeKind)
@@ -225,14 +235,7 @@ struct Bench: AsyncParsableCommand {
     /// The staleness workload: its own kind of run, not rounds of throughput.
     private func runStaleness() async throws {
         guard workloads == ["staleness"] else { throw ValidationError("--workload staleness runs alone") }
-        let parsed: [BenchTarget]
-        do {
-            parsed = try (targets.isEmpty ? ["proxy=http://127.0.0.1:8000"] : targets).map {
-                try BenchTarget(parsing: $0, caFile: caFile)
-            }
-        } catch {
-            throw ValidationError("--target: \(error)")
-        }
+        let parsed = try parsedTargets()
         let writerIndex =
             try writer.map { name in
                 guard let index = parsed.firstIndex(where: { $0.name == name }) else {
@@ -243,14 +246,10 @@ struct Bench: AsyncParsableCommand {
         guard writeRate > 0, stalenessKeys > 0, connections > 0 else {
             throw ValidationError("--write-rate, --staleness-keys and --connections must be positive")
         }
-        let environment = ProcessInfo.processInfo.environment
+        let (credentials, region) = signing()
         var configuration = StalenessConfiguration(
-            targets: parsed, writer: writerIndex, table: table + "-staleness",
-            credentials: AWSCredentials(
-                accessKeyID: accessKeyId ?? environment["AWS_ACCESS_KEY_ID"] ?? "dynamo-cache-bench",
-                secretAccessKey: secretAccessKey ?? environment["AWS_SECRET_ACCESS_KEY"] ?? "dynamo-cache-bench",
-                sessionToken: sessionToken ?? environment["AWS_SESSION_TOKEN"]),
-            region: region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1")
+            targets: parsed, writer: writerIndex, table: table + "-staleness", credentials: credentials,
+            region: region)
         configuration.keys = stalenessKeys
         configuration.writeRate = writeRate
         configuration.readers = connections
