@@ -23,6 +23,12 @@ import Testing
             streamNamespace: Namespace(value: "ALICE/us-east-1"))
     }
 
+    /// Time passes and the follower stays current.
+    private func later(_ f: ProxyFixture, seconds: UInt64) {
+        f.clock.advance(seconds: seconds)
+        f.proxy.streamCurrent("users", asOf: f.clock.read())
+    }
+
     private func wallNow(_ f: ProxyFixture) -> Double { Self.wallBase + Double(f.clock.read()) / 1e9 }
 
     private func position(_ f: ProxyFixture, _ view: StreamViewType = .newAndOldImages) {
@@ -132,14 +138,12 @@ import Testing
         let f = fixture()
         position(f)
         fillA(f)
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         #expect(apply(f, [record(.modify, Self.itemA2, ago: 0.5)]) == 0)
         let after = read(f)
         #expect(after.status == "hit")
         #expect(after.json == json(#"{"Item":"# + Self.itemA2 + "}"))
-        f.clock.advance(seconds: 2)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 2)
         _ = apply(f, [record(.remove, nil, ago: 0.5)])
         let removed = read(f)
         #expect(removed.status == "hit")
@@ -161,8 +165,7 @@ import Testing
         let f = fixture()
         position(f)
         fillA(f)
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         let write = f.call("PutItem", #"{"TableName":"users","Item":"# + Self.itemA3 + "}")
         f.storage.answer("{}")
         #expect(write.status == "write")
@@ -213,8 +216,7 @@ import Testing
         let f = fixture()
         position(f)
         fillA(f)
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         let write = f.call("PutItem", #"{"TableName":"users","Item":"# + Self.itemA3 + "}")
         _ = apply(f, [record(.modify, Self.itemA2, ago: 0.5)])  // ordered against neither
         f.storage.answer("{}")
@@ -236,8 +238,7 @@ import Testing
         let f = fixture()
         position(f, view)
         fillA(f)
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         _ = apply(f, [record(.modify, nil, ago: 1)], view)
         #expect(read(f).isDone == false)
     }
@@ -270,8 +271,7 @@ import Testing
         f.proxy.streamLost("users")
         position(f)
         fillA(f, Self.itemA3)
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         #expect(apply(f, [record(.modify, Self.itemA2, ago: 0.5)]) == 0)
         let after = read(f)
         #expect(after.json == json(#"{"Item":"# + Self.itemA2 + "}"))
@@ -283,12 +283,10 @@ import Testing
         let bobGet = f.call("GetItem", Self.getA, as: ProxyFixture.bob)
         f.storage.answer(#"{"Item":"# + Self.itemA1 + "}")
         #expect(bobGet.status == "miss")
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         // Bob's key may reach another account's table of that name: his entry is dropped, never refreshed.
         _ = apply(f, [record(.modify, Self.itemA2, ago: 0.5)])
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         #expect(f.call("GetItem", Self.getA, as: ProxyFixture.bob).isDone == false)
         f.storage.answer(#"{"Item":"# + Self.itemA2 + "}")
         // And his writes are not taken for records of the followed database.
@@ -301,8 +299,7 @@ import Testing
     @Test func aFillThatBeginsJustAfterAChangeIsAnsweredButNotStored() {
         let f = fixture()
         position(f)
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         _ = apply(f, [record(.modify, Self.itemA2, ago: 0.2)])
         // An eventually consistent read this soon may come from a replica that has not seen the change.
         let soon = read(f)
@@ -310,8 +307,7 @@ import Testing
         #expect(soon.status == "miss")
         #expect(read(f).isDone == false, "not stored")
         f.storage.answer(#"{"Item":"# + Self.itemA2 + "}")
-        f.clock.advance(seconds: 2)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 2)
         fillA(f, Self.itemA2)
         #expect(read(f).status == "hit")
     }
@@ -319,8 +315,7 @@ import Testing
     @Test func pagesOfTheChangedPartitionAreFencedAndOthersAreNot() {
         let f = fixture()
         position(f)
-        f.clock.advance(seconds: 3)
-        f.proxy.streamCurrent("users", asOf: f.clock.read())
+        later(f, seconds: 3)
         _ = apply(f, [record(.modify, Self.itemA2, ago: 0.2)])
         let changed = f.call("Query", Self.query)
         f.storage.answer(Self.page)

@@ -674,3 +674,29 @@ def test_metrics_name_followed_table(moto, launch):
     assert metric(text, "dynamocache_stream_serving", f'table="{table}"') == 1.0
     assert metric(text, "dynamocache_stream_lag_seconds", f'table="{table}"') is not None
     assert metric(text, "dynamocache_stream_errors_total", f'table="{table}",error="transport"') == 0
+
+
+def test_bench_staleness_workload_reports_each_target(stream_binary, moto, launch, tmp_path):
+    """`dynamo-cache bench --workload staleness` over moto and one following node: it makes its own table with a
+    stream, every write is seen by both targets, no read is stale, and the figures reach the JSON."""
+    import json
+    import subprocess
+
+    node = launch(STREAM_ARGS)
+    out = tmp_path / "staleness.json"
+    run = subprocess.run(
+        [stream_binary, "bench", "--workload", "staleness", f"--target=moto={moto.url}",
+         f"--target=node=http://127.0.0.1:{node.data_port}", "--writer", "moto", "--duration", "2s",
+         "--warmup", "2s", "--write-rate", "10", "--connections", "1", "--table", "bench-staleness-e2e",
+         "--json", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, AWS_ACCESS_KEY_ID="testing",
+                                                               AWS_SECRET_ACCESS_KEY="testing"))
+    assert run.returncode == 0, run.stderr
+    assert "staleness: 20 keys" in run.stdout and "stale reads" in run.stdout, run.stdout
+    results = {r["target"]: r for r in json.loads(out.read_text())}
+    assert set(results) == {"moto", "node"}, results
+    for name, r in results.items():
+        assert r["writes"] >= 10 and r["writes_seen"] == r["writes"], (name, r)
+        assert r["stale_reads"] == 0 and r["read_errors"] == 0, (name, r)
+        assert r["propagation_p99"] is not None and r["propagation_p99"] < 5_000, (name, r)
+    assert results["node"]["reads"] > 0
