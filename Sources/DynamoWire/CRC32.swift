@@ -35,6 +35,12 @@ package enum CRC32 {
         buffer.withUnsafeReadableBytes { checksum($0) }
     }
 
+    /// Whether `body` matches an `x-amz-crc32` header; true without one (not every service sends it).
+    package static func matches(header: String?, body: ByteBuffer) -> Bool {
+        guard let header else { return true }
+        return UInt32(header) == checksum(body)
+    }
+
     /// Table k (entries k*256 ..< (k+1)*256) gives the CRC of a byte followed by k zero bytes.
     private static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)

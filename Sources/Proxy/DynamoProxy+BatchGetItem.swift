@@ -50,10 +50,20 @@ extension DynamoProxy {
                 let itemKey = ItemKey(table: table.tableName, key: key.canonical)
                 switch items.lookup(itemKey, now: now, accept: { $0.namespace == namespace }) {
                 case .hit(let entry):
+                    var json: ByteBuffer?
+                    if let range = entry.itemRange {
+                        json = entry.body.getSlice(at: range.lowerBound, length: range.count)
+                        if json == nil {
+                            // Asked of the storage server with the misses instead.
+                            items.invalidate(itemKey)
+                            failedOpen(.storedEntry, "a BatchGetItem entry of \(table.tableName) could not be read")
+                            read.sent.append(true)
+                            continue
+                        }
+                    }
                     hits += 1
                     read.sent.append(false)
-                    if let range = entry.itemRange {
-                        let json = entry.body.getSlice(at: range.lowerBound, length: range.count)!
+                    if let json {
                         builder.addItem(
                             json: plan.isWholeItem ? json : plan.apply(toItemJSON: json, allocator: allocator),
                             table: index
@@ -89,6 +99,9 @@ extension DynamoProxy {
                 guard case .response(let upstream) = answer, upstream.head.status == .ok,
                     let parsed = try? BatchGetItemResponse(parsing: upstream.body)
                 else {
+                    if answer.isSuccess {
+                        self.failedOpen(.unreadableAnswer, "a BatchGetItem answer could not be read")
+                    }
                     self.forgetIfMissing(answer, tables: request.tables.map(\.tableName))
                     // An answer the proxy cannot read to the request it rewrote: the caller's own request instead.
                     if !passThrough, answer.isSuccess { return nil }

@@ -38,7 +38,9 @@ extension DynamoProxy {
         switch items.lookup(key, now: now, accept: { $0.namespace == namespace }) {
         case .hit(let entry):
             guard let response = answer(from: entry, request: request, plan: plan, status: .hit) else {
-                return .deferred(passThrough(call, status: .bypass))
+                items.invalidate(key)
+                failedOpen(.storedEntry, "a GetItem entry of \(request.tableName) could not be answered")
+                return .deferred(passThrough(call, status: .miss))
             }
             return .immediate(response)
         case .miss(let ticket):
@@ -56,7 +58,7 @@ extension DynamoProxy {
     }
 
     /// The answer for `request` from a stored entry: the stored body itself when no projection or consumed
-    /// capacity was asked, else one composed from the stored item.
+    /// capacity was asked, else one composed from the stored item. Nil when the entry cannot give one.
     func answer(from entry: ItemEntry, request: GetItemRequest, plan: ProjectionPlan, status: CacheStatus)
         -> ProxyResponse?
     {
@@ -64,17 +66,19 @@ extension DynamoProxy {
             returnConsumedCapacity: request.returnConsumedCapacity,
             tableName: request.tableName
         )
+        if plan.isWholeItem, capacity == nil {
+            return composed(body: entry.body, checksum: entry.checksum).marked(status)
+        }
+        var itemJSON: ByteBuffer?
+        if let range = entry.itemRange {
+            guard let slice = entry.body.getSlice(at: range.lowerBound, length: range.count) else { return nil }
+            itemJSON = slice
+        }
         if plan.isWholeItem {
-            guard let capacity else {
-                return composed(body: entry.body, checksum: entry.checksum).marked(status)
-            }
-            let itemJSON = entry.itemRange.map { entry.body.getSlice(at: $0.lowerBound, length: $0.count)! }
             let body = GetItemResponse.compose(itemJSON: itemJSON, consumedCapacity: capacity, allocator: allocator)
             return composed(body: body).marked(status)
         }
-        let projected = entry.itemRange.map {
-            plan.apply(toItemJSON: entry.body.getSlice(at: $0.lowerBound, length: $0.count)!, allocator: allocator)
-        }
+        let projected = itemJSON.map { plan.apply(toItemJSON: $0, allocator: allocator) }
         let body = GetItemResponse.compose(itemJSON: projected, consumedCapacity: capacity, allocator: allocator)
         return composed(body: body).marked(status)
     }
@@ -113,6 +117,9 @@ extension DynamoProxy {
             guard case .response(let upstream) = answer, upstream.head.status == .ok,
                 let parsed = try? GetItemResponse(parsing: upstream.body)
             else {
+                if answer.isSuccess {
+                    self.failedOpen(.unreadableAnswer, "a GetItem answer from \(request.tableName) could not be read")
+                }
                 self.itemFlights.complete(flight, with: .failed)
                 self.forgetIfMissing(answer, tables: [request.tableName])
                 // An answer the proxy cannot read to the request it rewrote is not the caller's to see.

@@ -244,6 +244,10 @@ package final class DynamoProxy: Sendable {
         }
         return storage.execute(request, on: call.eventLoop).map { response in
             self.inflight.leave()
+            guard response.isIntact else {
+                self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: .invalidResponse)
+                return .failed(Self.corrupt)
+            }
             self.statistics.recordUpstream(nanoseconds: self.clock() &- started, error: nil)
             return UpstreamAnswer.response(response)
         }.recover { error in
@@ -264,12 +268,21 @@ package final class DynamoProxy: Sendable {
         }
         return storage.execute(StorageRequest(head: head, body: request.body), on: eventLoop).map {
             self.inflight.leave()
+            guard $0.isIntact else {
+                self.statistics.upstreamErrors[UpstreamErrorKind.invalidResponse.rawValue].add()
+                return self.internalFailure(Self.corrupt)
+            }
             return ProxyResponse(upstream: $0)
         }.recover { error in
             self.inflight.leave()
-            return self.internalFailure(error)
+            return self.internalFailure(
+                error as? StorageError ?? StorageError(.connectionLost, description: "\(error)"))
         }
     }
+
+    /// An answer whose body does not match its `x-amz-crc32`: damaged on the way, so what it says is unknown.
+    static let corrupt = StorageError(
+        .invalidResponse, description: "the storage server's answer does not match its x-amz-crc32")
 
     /// The refusal of a request past `upstreamMaxInflight`: nothing was sent.
     static let overloaded = StorageError(
@@ -297,13 +310,40 @@ package final class DynamoProxy: Sendable {
         }
     }
 
+    // MARK: Failing open
+
+    /// Counts a fall-back of the cache path, saying why the first time for each cause. The caller then handles
+    /// the request as if the cache held nothing: a fault of the proxy's own reaches no client.
+    func failedOpen(_ cause: FailOpenCause, _ detail: @autoclosure () -> String) {
+        guard statistics.failedOpen(cause) else { return }
+        logger.error(
+            "the cache path failed; such requests go to the storage server (said once per cause, counted in /metrics)",
+            metadata: ["cause": "\(cause.name)", "detail": "\(detail())"])
+    }
+
+    /// The answer for a request whose handling failed with an error nothing expected. A read is forwarded as it
+    /// came, as a miss. Anything else may have been sent already and cannot be sent twice: the caches forget
+    /// every table, and the client learns that the outcome is unknown, as after a lost answer.
+    package func recover(from error: any Error, request: ProxyRequest, on eventLoop: any EventLoop)
+        -> EventLoopFuture<ProxyResponse>
+    {
+        let target = APITarget(xAmzTarget: request.head.headers.first(name: "x-amz-target"))
+        guard case .dynamoDB(let operation) = target, operation.hasNoSideEffects else {
+            apply([.forgetAllTables(.unknownOutcome)])
+            logger.error("handling a request that may write failed", metadata: ["error": "\(error)"])
+            return eventLoop.makeSucceededFuture(
+                errorResponse(
+                    DynamoError(
+                        .internalServerError,
+                        message: "The proxy failed while handling the request; it may or may not have been applied.")))
+        }
+        failedOpen(.unexpectedError, "\(operation): \(error)")
+        return forward(request, on: eventLoop).map { $0.marked(.miss) }
+    }
+
     /// The answer for a request that failed in the proxy or on the way to the storage server. An unreachable
     /// server (nothing sent) is ServiceUnavailable; a lost or late answer is InternalServerError, both retryable.
-    package func internalFailure(_ error: any Error) -> ProxyResponse {
-        guard let error = error as? StorageError else {
-            logger.error("request failed", metadata: ["error": "\(error)"])
-            return errorResponse(DynamoError(.internalServerError, message: "The proxy failed to process the request."))
-        }
+    func internalFailure(_ error: StorageError) -> ProxyResponse {
         switch error.kind {
         case .tlsRefused, .noCredentials, .overloaded:
             // Upstream says why once a minute, the credentials' refresher at each attempt, the metrics count

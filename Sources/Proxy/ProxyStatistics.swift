@@ -140,6 +140,24 @@ package enum UpstreamErrorKind: Int, CaseIterable, Sendable {
     }
 }
 
+/// Where the cache path failed in a way it should not have, and fell back to forwarding the request: a closed set.
+package enum FailOpenCause: Int, CaseIterable, Sendable {
+    /// A stored entry could not be turned into an answer.
+    case storedEntry
+    /// The storage server answered a read with a success the proxy could not read; passed on as it came.
+    case unreadableAnswer
+    /// The proxy's handling of a read failed with an error nothing expected.
+    case unexpectedError
+
+    package var name: String {
+        switch self {
+        case .storedEntry: "stored_entry"
+        case .unreadableAnswer: "unreadable_answer"
+        case .unexpectedError: "unexpected_error"
+        }
+    }
+}
+
 /// A monotonically increasing count, shared by the event loops without a lock.
 package final class AtomicCounter: Sendable {
     private let storage = Atomic<Int>(0)
@@ -205,6 +223,9 @@ package final class ProxyStatistics: Sendable {
     package let queryJoins = AtomicCounter()
     package let invalidations = InvalidationCause.allCases.map { _ in AtomicCounter() }
     package let upstreamErrors = UpstreamErrorKind.allCases.map { _ in AtomicCounter() }
+    package let failOpen = FailOpenCause.allCases.map { _ in AtomicCounter() }
+    /// A bit per fail-open cause already logged: the first occurrence says why, the rest are only counted.
+    private let failOpenLogged = Atomic<Int>(0)
     package let latency = LatencyHistogram()
     /// swift-metrics timers per (operation, outcome), made once: the exporter's histograms.
     private let timers: [[Metrics.Timer]]
@@ -259,6 +280,13 @@ package final class ProxyStatistics: Sendable {
     func recordUpstream(nanoseconds: UInt64, error: UpstreamErrorKind?) {
         upstreamTimer.recordNanoseconds(Int64(clamping: nanoseconds))
         if let error { upstreamErrors[error.rawValue].add() }
+    }
+
+    /// Counts a fall-back; true the first time for `cause`.
+    func failedOpen(_ cause: FailOpenCause) -> Bool {
+        failOpen[cause.rawValue].add()
+        let bit = 1 << cause.rawValue
+        return failOpenLogged.bitwiseOr(bit, ordering: .relaxed).oldValue & bit == 0
     }
 
     func invalidated(_ cause: InvalidationCause) {

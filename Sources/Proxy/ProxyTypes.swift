@@ -1,3 +1,4 @@
+import DynamoWire
 import NIOCore
 import NIOHTTP1
 
@@ -71,6 +72,10 @@ package struct StorageResponse: Sendable {
         self.head = head
         self.body = body
     }
+
+    /// Whether the body is the one the server checksummed: a corrupt answer must neither be kept nor passed on
+    /// as if it were sound.
+    var isIntact: Bool { CRC32.matches(header: head.headers.first(name: "x-amz-crc32"), body: body) }
 }
 
 /// Why the storage server gave no answer.

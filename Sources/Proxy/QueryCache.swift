@@ -158,6 +158,7 @@ extension DynamoProxy {
             guard case .response(let upstream) = answer, upstream.head.status == .ok,
                 let object = try? JSONObject(parsing: upstream.body)
             else {
+                if answer.isSuccess { self.failedOpen(.unreadableAnswer, "a page from \(table) could not be read") }
                 self.queryFlights.complete(flight, with: nil)
                 self.forgetIfMissing(answer, tables: [table])
                 return self.response(for: answer).marked(.miss)

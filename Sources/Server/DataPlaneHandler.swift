@@ -84,7 +84,8 @@ final class DataPlaneHandler: ChannelInboundHandler {
                     case .success(let response):
                         self.respond(context: context, to: head, with: response)
                     case .failure(let error):
-                        self.respond(context: context, to: head, with: self.proxy.internalFailure(error))
+                        self.proxy.recover(from: error, request: request, on: context.eventLoop)
+                            .assumeIsolated().whenSuccess { self.respond(context: context, to: head, with: $0) }
                     }
                 }
             }

@@ -220,6 +220,9 @@ final class MetricsExporter: Sendable {
     private let upstreamErrors = UpstreamErrorKind.allCases.map {
         Metrics.Counter(label: "dynamocache_upstream_errors_total", dimensions: [("kind", $0.name)])
     }
+    private let failOpen = FailOpenCause.allCases.map {
+        Metrics.Counter(label: "dynamocache_fail_open_total", dimensions: [("cause", $0.name)])
+    }
     private let invalidations = InvalidationCause.allCases.map {
         Metrics.Counter(label: "dynamocache_invalidations_total", dimensions: [("cause", $0.name)])
     }
@@ -330,6 +333,9 @@ final class MetricsExporter: Sendable {
                 fold(
                     upstreamErrors[kind.rawValue], "upstream.\(kind.name)",
                     statistics.upstreamErrors[kind.rawValue].value)
+            }
+            for cause in FailOpenCause.allCases {
+                fold(failOpen[cause.rawValue], "fail_open.\(cause.name)", statistics.failOpen[cause.rawValue].value)
             }
             for cause in InvalidationCause.allCases {
                 fold(

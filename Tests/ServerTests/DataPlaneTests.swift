@@ -17,6 +17,11 @@ struct DataPlaneTests {
         ("Server", "fake"),
     ]
 
+    /// `okHeaders` with the checksum of `body`: the proxy refuses an answer that does not match its own.
+    static func okHeaders(for body: String) -> [(String, String)] {
+        okHeaders.map { $0.0 == "x-amz-crc32" ? ($0.0, String(zlibCRC32(Array(body.utf8)))) : $0 }
+    }
+
     @Test func forwardsStatusHeadersAndBodyUnchanged() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await FakeUpstream(group: group) { _, _ in
@@ -56,7 +61,10 @@ struct DataPlaneTests {
                 ? .respond(status: .ok, headers: [("Content-Type", "text/html")], body: "<html>moto</html>")
                 : .respond(
                     status: .badRequest,
-                    headers: Self.okHeaders,
+                    headers: Self.okHeaders(
+                        for:
+                            #"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"nope"}"#
+                    ),
                     body: #"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"nope"}"#
                 )
         }
@@ -143,7 +151,9 @@ struct DataPlaneTests {
     @Test func aCachedGetItemIsAnsweredFromMemoryOverTheWire() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await FakeUpstream(group: group) { _, _ in
-            .respond(status: .ok, headers: Self.okHeaders, body: #"{"Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}"#)
+            .respond(
+                status: .ok, headers: Self.okHeaders(for: #"{"Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}"#),
+                body: #"{"Item": {"pk": {"S": "a"}, "v": {"N": "1"}}}"#)
         }
         let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
         let eventual = #"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#
@@ -303,7 +313,9 @@ struct DataPlaneTests {
     @Test func gracefulShutdownLetsInFlightRequestsFinish() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let upstream = try await FakeUpstream(group: group) { _, _ in
-            .respond(status: .ok, headers: Self.okHeaders, body: #"{"late":true}"#, delay: .milliseconds(500))
+            .respond(
+                status: .ok, headers: Self.okHeaders(for: #"{"late":true}"#), body: #"{"late":true}"#,
+                delay: .milliseconds(500))
         }
         let proxy = try await ProxyHarness.start(upstreamPort: upstream.port)
         async let inFlight = proxy.send()

@@ -48,6 +48,7 @@ METRICS = {
     "dynamocache_fills_discarded_total": ("counter", {"cache"}),
     "dynamocache_singleflight_joins_total": ("counter", {"cache"}),
     "dynamocache_invalidations_total": ("counter", {"cause"}),
+    "dynamocache_fail_open_total": ("counter", {"cause"}),
     "dynamocache_jemalloc_allocated_bytes": ("gauge", set()),
     "dynamocache_jemalloc_resident_bytes": ("gauge", set()),
     "dynamocache_upstream_ready": ("gauge", set()),
@@ -78,7 +79,8 @@ VALUES = {
     "kind": {"unreachable", "timeout", "connection_lost", "invalid_response", "tls_refused", "no_credentials",
              "overloaded"},
     "cause": {"write", "condition_failed", "unknown_outcome", "table_operation", "partiql", "not_found", "flush",
-              "non_canonical", "stream", "stream_lost"},
+              "non_canonical", "stream", "stream_lost",
+              "stored_entry", "unreadable_answer", "unexpected_error"},  # the last three: fail_open's
     "origin": {"own", "other"},
     "reason": {"trimmed", "shard_gap", "expired_iterator", "stream_disabled", "stream_replaced", "unreadable"},
     "error": {"throttled", "no_credentials", "transport", "server_error", "refused", "invalid_answer"},
