@@ -12,9 +12,9 @@ package struct ParsedResponse: Sendable {
 
 /// The `x-dynamo-cache` header of a response; `.none` when the server sent none (the storage server itself).
 package enum CacheVerdict: String, Sendable, CaseIterable, Codable {
-    case hit, miss, partial, bypass, write, none
+    case hit, miss, partial, bypass, write, rejected, none
 
-    /// Read on every answer, so without making a String: the five values differ in length.
+    /// Read on every answer, so without making a String: the values differ in length.
     init(headerValue: ByteBufferView.SubSequence) {
         let candidates: [Int: (CacheVerdict, StaticString)] = Self.byLength
         guard let (verdict, text) = candidates[headerValue.count],
@@ -28,6 +28,7 @@ package enum CacheVerdict: String, Sendable, CaseIterable, Codable {
 
     private static let byLength: [Int: (CacheVerdict, StaticString)] = [
         3: (.hit, "hit"), 4: (.miss, "miss"), 7: (.partial, "partial"), 6: (.bypass, "bypass"), 5: (.write, "write"),
+        8: (.rejected, "rejected"),
     ]
 }
 

@@ -86,7 +86,8 @@ package struct Tally: Sendable {
         case .partial: 2
         case .bypass: 3
         case .write: 4
-        case .none: 5
+        case .rejected: 5
+        case .none: 6
         }
     }
 }

@@ -13,6 +13,8 @@ package enum CacheStatus: String, Sendable {
     case bypass
     /// A write, forwarded; the caches were updated after the storage server answered.
     case write
+    /// Refused by the proxy itself (malformed, unauthenticated, too large): nothing reached the storage server.
+    case rejected
 
     package static let headerName = "x-dynamo-cache"
 }

@@ -422,8 +422,10 @@ package final class DynamoProxy: Sendable {
 
     /// A DynamoDB-style error composed by the proxy, with the headers DynamoDB sends and a correct checksum.
     /// The server adds `x-amzn-RequestId`.
+    /// Marked `rejected`; an error that answers a request the proxy did act on is marked again by its caller.
     func errorResponse(_ error: DynamoError) -> ProxyResponse {
         composed(body: error.body(allocator: allocator), status: HTTPResponseStatus(statusCode: error.httpStatus))
+            .marked(.rejected)
     }
 
     /// A response whose body the proxy composed (or stored): DynamoDB's content type and the body's checksum.

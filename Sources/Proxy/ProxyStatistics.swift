@@ -97,7 +97,7 @@ package enum OutcomeLabel: Int, CaseIterable, Sendable {
         case .partial: self = .partial
         case .bypass: self = .bypass
         case .write: self = .write
-        case nil: self = .rejected
+        case .rejected, nil: self = .rejected
         }
     }
 }

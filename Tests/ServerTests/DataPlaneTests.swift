@@ -225,6 +225,7 @@ struct DataPlaneTests {
             let crc = try #require(response.head.headers.first(name: "x-amz-crc32").flatMap(UInt32.init))
             #expect(crc == zlibCRC32(Array(buffer: response.body)))
             #expect(response.head.headers.first(name: "content-type") == "application/x-amz-json-1.0")
+            #expect(response.head.headers.first(name: "x-dynamo-cache") == "rejected")
             // Answers the proxy composes carry a request id in DynamoDB's shape, as the server's do.
             let id = response.head.headers.first(name: "x-amzn-requestid") ?? ""
             #expect(id.count == 52 && id.allSatisfy { $0.isUppercase || $0.isNumber })

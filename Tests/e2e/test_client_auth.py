@@ -17,7 +17,7 @@ orders-archive-*), second (every table); late is added and removed on SIGHUP.
   write), raw signed requests (any region accepted);
 - each rejection (boto3: wrong secret, unknown key, session token; raw: no/malformed Authorization, body or signed
   header changed after signing, session token, signed 6 minutes before/after now; 4 minutes either way is
-  accepted): HTTP 400, exact __type and message, Content-Type, x-amz-crc32, no x-dynamo-cache, nothing forwarded;
+  accepted): HTTP 400, exact __type and message, Content-Type, x-amz-crc32, x-dynamo-cache: rejected, nothing forwarded;
   malformed JSON from a valid client answers as a proxy without client auth does;
 - access rules of `access = read` and `tables = ...` (Message naming the section, operation and table);
 - cache namespaces per client (GetItem and Query), writes by one client seen by the other;
@@ -144,7 +144,7 @@ def check_crc32(ans: Answer, what: str) -> None:
 def check_error(ans: Answer | None, error_type: str, what: str, *, message: str | None = None,
                 message_re: re.Pattern | None = None, member: str = "message") -> str:
     """An error the proxy answered itself: HTTP 400, DynamoDB's JSON error with the exact __type, the message
-    in `member`, Content-Type application/x-amz-json-1.0, a correct x-amz-crc32, no x-dynamo-cache."""
+    in `member`, Content-Type application/x-amz-json-1.0, a correct x-amz-crc32, x-dynamo-cache: rejected."""
     assert ans is not None, f"{what}: no HTTP response captured"
     assert ans.status == 400, f"{what}: expected HTTP 400: {ans}"
     assert ans.header("content-type") == JSON_10, f"{what}: Content-Type {ans.header('content-type')!r}: {ans}"
@@ -161,7 +161,7 @@ def check_error(ans: Answer | None, error_type: str, what: str, *, message: str 
         assert msg == message, f"{what}: message {msg!r}, expected {message!r}"
     if message_re is not None:
         assert message_re.match(msg), f"{what}: message {msg!r} does not match {message_re.pattern!r}"
-    assert ans.header("x-dynamo-cache") is None, f"{what}: x-dynamo-cache on the proxy's own rejection: {ans}"
+    assert ans.header("x-dynamo-cache") == "rejected", f"{what}: x-dynamo-cache of the proxy's own rejection: {ans}"
     return msg
 
 
