@@ -8,6 +8,7 @@
 # Everything else runs on virtual clocks (EmbeddedEventLoop, manual clocks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ops/env.sh
 passes=${1:-10}
 swift build --build-tests
 bin="$(swift build --show-bin-path)/dynamo-cache"

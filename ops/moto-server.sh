@@ -5,7 +5,7 @@
 #   ops/moto-server.sh [PORT]        default PORT: 8001 (dynamo-cache serve's default --upstream)
 #
 # Binds 127.0.0.1 only and runs in the foreground (Ctrl-C / SIGTERM stops it).
-# Needs moto with its server extra: pip install 'moto[server]'
+# Needs moto with its server extra, which ops/install-deps.sh installs into the project's .venv.
 #
 # Then, e.g.:
 #   dynamo-cache serve            # listens on 127.0.0.1:8000, upstream http://127.0.0.1:8001
@@ -13,6 +13,7 @@
 # (any AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY work; moto reads the region from
 # the SigV4 credential scope and does not check signatures).
 set -euo pipefail
+source "$(dirname "$0")/env.sh"   # the project's .venv first (install-deps.sh makes it)
 
 PORT="${1:-8001}"
 case "$PORT" in
@@ -32,5 +33,5 @@ if "$PY" -c 'import moto.server' >/dev/null 2>&1; then
   exec "$PY" -m moto.server --host 127.0.0.1 --port "$PORT"
 fi
 
-echo "moto_server not found: install it with  $PY -m pip install 'moto[server]'" >&2
+echo "moto_server not found: run ops/install-deps.sh (it installs moto[server] into .venv)" >&2
 exit 127

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/install-deps.sh
+source ops/env.sh   # python3, pytest, moto_server and aws from the project's .venv
 swift build --product dynamo-cache
 ops/check-config.sh "$(swift build --show-bin-path)/dynamo-cache"   # the example config names every option
 swift test

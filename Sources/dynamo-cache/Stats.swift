@@ -21,7 +21,7 @@ struct Stats: AsyncParsableCommand {
     @Flag(help: "Refresh every --interval until interrupted (Ctrl-C).")
     var watch = false
 
-    @Option(help: "Seconds between refreshes with --watch. Default 2.")
+    @Option(help: "Seconds between refreshes with --watch.")
     var interval: Double = 2
 
     @Flag(help: "Print the /stats JSON document as it is, once.")
