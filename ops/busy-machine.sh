@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The timing-sensitive suites, run again and again with two CPU hogs beside them: a test that fails only on a
 # busy machine fails here. Usage: ops/busy-machine.sh [passes, default 10]
-#   Swift: PacingTests (the bench's open loop over real sockets), ConnectionLimitTests (client timeouts),
+#   Swift: PacingTests, BenchWarningTests (the bench's loops over real sockets), ConnectionLimitTests (client timeouts),
 #          DataPlaneTests (real sockets, graceful shutdown);
 #   e2e:   test_overload (stalled storage server, slowloris), test_faults (late answers against
 #          --upstream-timeout), test_stream_follower (propagation bounds), test_proxy_only (upstream timeouts).
@@ -21,7 +21,7 @@ done
 started=$SECONDS
 for pass in $(seq 1 "$passes"); do
     t0=$SECONDS
-    swift test --skip-build --filter 'PacingTests|ConnectionLimitTests|DataPlaneTests' >/tmp/busy-swift.log 2>&1 || {
+    swift test --skip-build --filter 'PacingTests|BenchWarningTests|ConnectionLimitTests|DataPlaneTests' >/tmp/busy-swift.log 2>&1 || {
         tail -40 /tmp/busy-swift.log
         echo "pass $pass: Swift suites FAILED with two CPU hogs running"
         exit 1

@@ -66,6 +66,9 @@ package struct BenchResult: Sendable {
     package var workload: Workload
     package var target: BenchTarget
     package var tally: Tally
+    /// What makes the figures mean less than their heading says, in a sentence each (the table and the JSON
+    /// show them).
+    package var warnings: [String] = []
 }
 
 /// A line of progress; `settled` lines (a phase's summary, preparation steps) are worth keeping in a log, the
@@ -148,10 +151,35 @@ package struct BenchRunner: Sendable {
                 }
             }
             for (index, target) in configuration.targets.enumerated() {
-                results.append(BenchResult(workload: workload, target: target, tally: tallies[index]))
+                results.append(
+                    BenchResult(
+                        workload: workload, target: target, tally: tallies[index],
+                        warnings: warnings(workload, tally: tallies[index], keysTaken: cursors[index].taken)))
             }
         }
         return results
+    }
+
+    /// Why a result may mislead: get-once reading keys twice, an open loop its connections could not carry.
+    func warnings(_ workload: Workload, tally: Tally, keysTaken: Int) -> [String] {
+        var warnings: [String] = []
+        let items = configuration.dataset.items
+        if workload == .getOnce, keysTaken > items {
+            warnings.append(
+                "get-once read \(keysTaken) keys (warm-up included) from a table of \(items) items: "
+                    + "\(keysTaken - items) were read a second time, so hits are not all first reads; "
+                    + "use --items \(keysTaken) or more, or fewer --requests or a shorter --duration")
+        }
+        if case .openLoop(let rate) = configuration.pacing, let unsent = tally.errors["Unsent"], unsent > 0 {
+            // One request in flight per connection: carrying `rate` takes rate × latency connections.
+            let latency = tally.latencies.totalCount == 0 ? 0.01 : tally.latencies.mean / 1e6
+            let needed = max(configuration.connections + 1, Int((rate * latency * 2).rounded(.up)))
+            warnings.append(
+                "the open loop fell behind its rate: \(unsent) requests were never sent, because "
+                    + "\(configuration.connections) connections with one request in flight each cannot carry "
+                    + "\(Report.rate(rate)) req/s at this latency; try --connections \(needed)")
+        }
+        return warnings
     }
 
     /// Runs one target for one phase over `connections` connections spread over the group's event loops.

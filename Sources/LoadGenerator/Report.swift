@@ -66,6 +66,9 @@ package struct Report: Sendable {
                 let listed = row.tally.errors.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
                 out += "  errors at \(row.target.name): \(listed.joined(separator: ", "))\n"
             }
+            for row in rows {
+                for warning in row.warnings { out += "  WARNING, \(row.target.name): \(warning)\n" }
+            }
             if let base = rows.first, rows.count > 1 {
                 for row in rows.dropFirst() { out += "  \(Report.ratioLine(row, over: base))\n" }
             }
@@ -123,6 +126,12 @@ package struct Report: Sendable {
                 table += "<td>\(m.hitRatio.map(Report.percent) ?? "-")</td></tr>\n"
             }
             table += "</table>\n"
+            for row in rows {
+                for warning in row.warnings {
+                    table += "<p class=\"warning\">WARNING, \(Report.escape(row.target.name)): "
+                    table += "\(Report.escape(warning))</p>\n"
+                }
+            }
             if let base = rows.first, rows.count > 1 {
                 table += "<p class=\"ratios\">"
                 for row in rows.dropFirst() { table += "\(Report.escape(Report.ratioLine(row, over: base)))<br>" }
@@ -135,6 +144,7 @@ package struct Report: Sendable {
             <html lang="en"><head><meta charset="utf-8"><title>dynamo-cache bench</title>
             <style>
             body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
+            .warning { color: #a40000; font-weight: 600; }
             table { border-collapse: collapse; margin: 0.5em 0; }
             th, td { padding: 0.2em 0.8em; text-align: right; border-bottom: 1px solid #ddd; }
             th:first-child, td:first-child { text-align: left; }
@@ -298,6 +308,7 @@ private struct JSONReport: Encodable {
         var errors: [String: Int]
         var cache: [String: Int]
         var hitRatio: Double?
+        var warnings: [String]
         /// (percentile, microseconds) points of the latency-by-percentile curve.
         var percentileCurve: [[Double]]
     }
@@ -345,7 +356,7 @@ private struct JSONReport: Encodable {
                 errors: m.errors,
                 cache: Dictionary(
                     uniqueKeysWithValues: CacheVerdict.allCases.map { ($0.rawValue, m.count($0)) }),
-                hitRatio: m.hitRatio,
+                hitRatio: m.hitRatio, warnings: result.warnings,
                 percentileCurve: m.percentileCurve.map { [$0.percentile, Double($0.micros)] })
         }
         var ratios: [RatioEntry] = []

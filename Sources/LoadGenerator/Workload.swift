@@ -111,10 +111,17 @@ package struct BenchRequest: Sendable {
 /// through that target in a run (while there are keys left) and the scan sweep is one sweep.
 package final class SharedCursor: Sendable {
     private let position: Atomic<Int>
+    private let start: Int
 
-    package init(start: Int) { position = Atomic(start) }
+    package init(start: Int) {
+        position = Atomic(start)
+        self.start = start
+    }
 
     func next() -> Int { position.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    /// Positions handed out so far.
+    var taken: Int { position.load(ordering: .relaxed) - start }
 }
 
 /// Draws the requests of one connection. Each connection has its own random stream, so connections never

@@ -1,5 +1,6 @@
 import AWSAuth
 import FakeServers
+import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -175,5 +176,63 @@ struct PacingTests {
         #expect(tally.responses == 0)
         #expect((tally.errors["ConnectionFailed"] ?? 0) > 0)
         try await group.shutdownGracefully()
+    }
+}
+
+/// Results that would mislead say so: get-once reading keys twice, an open loop short of connections.
+@Suite(.timeLimit(.minutes(1)))
+struct BenchWarningTests {
+    private func run(pacing: Pacing, workload: Workload, requests: Int?, duration: TimeAmount?, connections: Int)
+        async throws -> BenchResult
+    {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let target = try await FakeUpstream(group: group) { _, _ in
+            .respond(status: .ok, headers: [("x-dynamo-cache", "miss")], body: "{}", delay: .milliseconds(20))
+        }
+        var configuration = BenchConfiguration(
+            targets: [BenchTarget(name: "fake", host: "127.0.0.1", port: target.port)], workloads: [workload],
+            dataset: Dataset(table: "bench", items: 10, itemBytes: 100, partitionSize: 10),
+            credentials: AWSCredentials(accessKeyID: "a", secretAccessKey: "b"), region: "us-east-1")
+        configuration.connections = connections
+        configuration.pacing = pacing
+        configuration.requests = requests
+        configuration.duration = duration
+        configuration.warmup = .zero
+        configuration.rounds = 1
+        let results = try await BenchRunner(configuration: configuration, group: group, progress: nil).run()
+        try await target.stop()
+        try await group.shutdownGracefully()
+        return results[0]
+    }
+
+    @Test func getOnceOnATableSmallerThanTheRunSaysKeysWereReadTwice() async throws {
+        let wrapped = try await run(
+            pacing: .closedLoop, workload: .getOnce, requests: 30, duration: nil, connections: 2)
+        #expect(wrapped.warnings.count == 1)
+        #expect(wrapped.warnings.first?.contains("20 were read a second time") == true, "\(wrapped.warnings)")
+        let report = Report(configuration: wrappedConfiguration(), results: [wrapped], startedAt: Date())
+        #expect(report.text().contains("WARNING, fake: get-once read 30 keys"))
+        let fits = try await run(pacing: .closedLoop, workload: .getOnce, requests: 10, duration: nil, connections: 2)
+        #expect(fits.warnings.isEmpty, "\(fits.warnings)")
+    }
+
+    @Test func anOpenLoopItsConnectionsCannotCarrySaysHowManyItNeeds() async throws {
+        // 2 connections at 20 ms an answer carry 100 req/s at most; 400 are asked for.
+        let short = try await run(
+            pacing: .openLoop(requestsPerSecond: 400), workload: .get, requests: nil, duration: .seconds(1),
+            connections: 2)
+        #expect(short.warnings.count == 1)
+        #expect(short.warnings.first?.contains("try --connections") == true, "\(short.warnings)")
+        let enough = try await run(
+            pacing: .openLoop(requestsPerSecond: 20), workload: .get, requests: nil, duration: .seconds(1),
+            connections: 4)
+        #expect(enough.warnings.isEmpty, "\(enough.warnings)")
+    }
+
+    private func wrappedConfiguration() -> BenchConfiguration {
+        BenchConfiguration(
+            targets: [BenchTarget(name: "fake", host: "127.0.0.1", port: 1)], workloads: [.getOnce],
+            dataset: Dataset(table: "bench", items: 10, itemBytes: 100, partitionSize: 10),
+            credentials: AWSCredentials(accessKeyID: "a", secretAccessKey: "b"), region: "us-east-1")
     }
 }
