@@ -30,11 +30,18 @@ package enum DashboardPage {
                   background: #fdecea; color: var(--red); font-weight: 600; }
         /* Figures from a failed poll stay visible but dimmed, so nobody mistakes them for live ones. */
         body.stale .figures, body.stale .charts { opacity: .55; }
-        .figures { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); }
-        .charts { display: grid; gap: .75rem; margin-top: .75rem; grid-template-columns: repeat(auto-fill, minmax(min(100%, 440px), 1fr)); }
+        /* Twelve cards and four charts: column counts that divide them, so no row is left half empty. */
+        .figures { display: grid; gap: .75rem; grid-template-columns: repeat(6, minmax(0, 1fr)); }
+        .charts { display: grid; gap: .75rem; margin-top: .75rem; grid-template-columns: repeat(2, minmax(0, 1fr)); }
+        @media (max-width: 1180px) { .figures { grid-template-columns: repeat(4, minmax(0, 1fr)); } }
+        @media (max-width: 820px) { .figures { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+                                    .charts { grid-template-columns: minmax(0, 1fr); } }
+        @media (max-width: 560px) { .figures { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+                                    header, main { padding-left: .75rem; padding-right: .75rem; } }
         .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .7rem .9rem; }
         .label { color: var(--muted); font-size: .85rem; font-weight: 600; }
-        .big { font-size: 1.9rem; font-weight: 650; font-variant-numeric: tabular-nums; line-height: 1.2; }
+        .big { font-size: clamp(1.3rem, 1rem + 1vw, 1.9rem); font-weight: 650; font-variant-numeric: tabular-nums;
+               line-height: 1.2; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
         .sub { color: var(--muted); font-size: .85rem; font-variant-numeric: tabular-nums; }
         .sub b { color: var(--fg); font-weight: 600; }
         figure { margin: 0; }
@@ -45,9 +52,10 @@ package enum DashboardPage {
         svg .grid { stroke: var(--line); stroke-width: 1; }
         svg .line { fill: none; stroke-width: 1.8; stroke-linejoin: round; stroke-linecap: round; }
         svg .dot { stroke-width: 5; }
-        .s0 { stroke: var(--blue); } .s1 { stroke: var(--orange); }
-        .key0, .key1 { display: inline-block; width: .8em; height: .25em; vertical-align: middle; margin-right: .25em; }
-        .key0 { background: var(--blue); } .key1 { background: var(--orange); }
+        svg .idle { fill: #eef0f3; }
+        .s0 { stroke: var(--blue); } .s1 { stroke: var(--orange); } .s2 { stroke: var(--green); }
+        .key0, .key1, .key2 { display: inline-block; width: .8em; height: .25em; vertical-align: middle; margin: 0 .25em 0 .5em; }
+        .key0 { background: var(--blue); } .key1 { background: var(--orange); } .key2 { background: var(--green); }
         #streams { margin-top: 1rem; overflow-x: auto; }
         #streams table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
         #streams th, #streams td { text-align: left; padding: .2rem .6rem; border-top: 1px solid var(--line); }
@@ -83,15 +91,18 @@ package enum DashboardPage {
               <div class="sub">client connections now</div></div>
             <div class="card"><div class="label">Errors / faults</div><div class="big" id="errfault">–</div>
               <div class="sub">4xx / 5xx; throttled <b id="throttled">–</b></div></div>
+            <div class="card"><div class="label">Evictions</div><div class="big" id="evictions">–</div>
+              <div class="sub">invalidated <b id="invalidations">–</b></div></div>
           </section>
           <section class="charts" aria-label="History, one sample per second">
-            <figure class="card"><figcaption><span class="label">Hit ratio</span><span class="sub" id="c-hit-text">–</span></figcaption>
-              <svg id="c-hit" role="img" aria-label="Hit ratio per second"></svg></figure>
+            <figure class="card"><figcaption><span class="label">Hit ratio <i class="key0"></i>item <i class="key1"></i>query
+              <i class="key2"></i>scan</span><span class="sub" id="c-hit-text">–</span></figcaption>
+              <svg id="c-hit" role="img" aria-label="Hit ratio per second of the item cache, the query cache and scans"></svg></figure>
             <figure class="card"><figcaption><span class="label">Requests / s</span><span class="sub" id="c-rate-text">–</span></figcaption>
               <svg id="c-rate" role="img" aria-label="Requests per second"></svg></figure>
-            <figure class="card"><figcaption><span class="label"><i class="key0"></i>p50 <i class="key1"></i>p99 latency</span>
+            <figure class="card"><figcaption><span class="label">Latency (log scale) <i class="key0"></i>p50 <i class="key1"></i>p99</span>
               <span class="sub" id="c-lat-text">–</span></figcaption>
-              <svg id="c-lat" role="img" aria-label="p50 and p99 latency per second"></svg></figure>
+              <svg id="c-lat" role="img" aria-label="p50 and p99 latency per second, log scale"></svg></figure>
             <figure class="card"><figcaption><span class="label">Resident memory</span><span class="sub" id="c-mem-text">–</span></figcaption>
               <svg id="c-mem" role="img" aria-label="Resident memory"></svg></figure>
           </section>
@@ -142,13 +153,16 @@ package enum DashboardPage {
         // ---- SVG line charts ----
         // The viewBox is the element's real size (redrawn on resize), so axis text is never scaled.
         const H = 160, X0 = 62, Y0 = 8, Y1 = 134;
+        // Seconds without a value up to this long are bridged (a quiet moment, not an outage); longer ones are
+        // drawn as a shaded gap, and a sample alone between two of them as a dot.
+        const BRIDGE_S = 5;
 
-        // series: [[t, value|null], ...] per line. A null breaks the line, so a gap shows as a gap, not a slope.
+        // series: [[t, value|null], ...] per line. opts: min, max (linear) or log: true (decades from the data).
         function chart(id, series, fmt, opts) {
           const svg = document.getElementById(id);
-          const W = Math.max(200, Math.round(svg.getBoundingClientRect().width) || 400), X1 = W - 8;
+          const W = Math.max(200, Math.round(svg.getBoundingClientRect().width) || 400), X1 = W - 10;
           svg.setAttribute("viewBox", "0 0 " + W + " " + H);
-          const all = series.flat().filter((p) => p[1] !== null);
+          const all = series.flat().filter((p) => p[1] !== null && (!opts.log || p[1] > 0));
           const ts = series.flat().map((p) => p[0]);
           let out = '<line class="grid" x1="' + X0 + '" y1="' + Y0 + '" x2="' + X1 + '" y2="' + Y0 + '"/>' +
                     '<line class="grid" x1="' + X0 + '" y1="' + Y1 + '" x2="' + X1 + '" y2="' + Y1 + '"/>';
@@ -157,20 +171,63 @@ package enum DashboardPage {
             return;
           }
           const vs = all.map((p) => p[1]);
-          let lo = opts.min !== undefined ? opts.min : Math.min(...vs);
-          let hi = opts.max !== undefined ? opts.max : Math.max(...vs);
-          if (hi <= lo) { hi = lo + (lo === 0 ? 1 : Math.abs(lo) * 0.1); }
+          let lo, hi;
+          if (opts.log) {
+            // A decade of room below the lowest value when it sits near a decade line, so it never lies on the axis.
+            lo = Math.pow(10, Math.floor(Math.log10(Math.min(...vs)) - 0.3));
+            hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...vs)) + 0.05));
+            if (hi <= lo) hi = lo * 10;
+          } else {
+            lo = opts.min !== undefined ? opts.min : Math.min(...vs);
+            hi = opts.max !== undefined ? opts.max : Math.max(...vs);
+            if (hi <= lo) { hi = lo + (lo === 0 ? 1 : Math.abs(lo) * 0.1); }
+          }
+          const f = opts.log ? (v) => Math.log10(Math.max(v, lo)) : (v) => v;
           const tMin = Math.min(...ts), tMax = Math.max(...ts);
           const x = (t) => tMax === tMin ? (X0 + X1) / 2 : X0 + (t - tMin) / (tMax - tMin) * (X1 - X0);
-          const y = (v) => Y1 - (v - lo) / (hi - lo) * (Y1 - Y0);
+          const y = (v) => Y1 - (f(v) - f(lo)) / (f(hi) - f(lo)) * (Y1 - Y0);
+          // Shaded gaps: stretches where no series has a value.
+          const times = [...new Set(ts)].sort((a, b) => a - b);
+          const has = new Set(all.map((p) => p[0]));
+          let gapFrom = null;
+          for (const t of times.concat([Infinity])) {
+            if (t !== Infinity && !has.has(t)) { if (gapFrom === null) gapFrom = t; continue; }
+            if (gapFrom !== null) {
+              const gapTo = t === Infinity ? tMax : t;
+              if (gapTo - gapFrom > BRIDGE_S) {
+                out += '<rect class="idle" x="' + x(gapFrom).toFixed(1) + '" y="' + Y0 + '" width="' +
+                       Math.max(1, x(gapTo) - x(gapFrom)).toFixed(1) + '" height="' + (Y1 - Y0) + '"/>';
+              }
+              gapFrom = null;
+            }
+          }
+          // Decade lines of a log axis, labelled.
+          if (opts.log) {
+            for (let d = lo * 10; d < hi * 0.999; d *= 10) {
+              out += '<line class="grid" x1="' + X0 + '" y1="' + y(d).toFixed(1) + '" x2="' + X1 + '" y2="' + y(d).toFixed(1) + '"/>' +
+                     '<text x="' + (X0 - 6) + '" y="' + (y(d) + 4).toFixed(1) + '" text-anchor="end" class="ytick">' + fmt(d) + '</text>';
+            }
+          }
+          // Time labels: both ends and evenly between them (fewer on a narrow chart).
+          const ticks = W < 380 ? 3 : 5;
+          for (let k = 0; k < ticks; k++) {
+            const t = tMin + (tMax - tMin) * k / (ticks - 1), cls = k === 0 ? "xmin" : k === ticks - 1 ? "xmax" : "xtick";
+            const anchor = k === 0 ? "start" : k === ticks - 1 ? "end" : "middle";
+            if (k > 0 && k < ticks - 1) {
+              out += '<line class="grid" x1="' + x(t).toFixed(1) + '" y1="' + Y0 + '" x2="' + x(t).toFixed(1) + '" y2="' + Y1 + '"/>';
+            }
+            out += '<text x="' + x(t).toFixed(1) + '" y="152" text-anchor="' + anchor + '" class="' + cls + '">' + clock(t) + '</text>';
+          }
           series.forEach((pts, i) => {
-            // Runs of consecutive values become polylines; a sample alone between gaps (common with light
-            // traffic) becomes a dot, a zero-length segment drawn with a wide round cap.
+            // Runs of values, bridged over short silences, become polylines; a sample alone becomes a dot, a
+            // zero-length segment drawn with a wide round cap.
             const runs = [];
-            let run = [];
+            let run = [], lastT = null;
             for (const [t, v] of pts) {
-              if (v === null) { if (run.length) runs.push(run); run = []; continue; }
+              if (v === null || (opts.log && v <= 0)) continue;
+              if (lastT !== null && t - lastT > BRIDGE_S + 1 && run.length) { runs.push(run); run = []; }
               run.push(x(t).toFixed(1) + " " + y(v).toFixed(1));
+              lastT = t;
             }
             if (run.length) runs.push(run);
             const lines = runs.filter((r) => r.length > 1).map((r) => "M" + r.join(" L")).join(" ");
@@ -179,9 +236,7 @@ package enum DashboardPage {
             if (dots) out += '<path class="line dot s' + i + '" d="' + dots + '"/>';
           });
           out += '<text x="' + (X0 - 6) + '" y="' + (Y0 + 4) + '" text-anchor="end" class="ymax">' + fmt(hi) + '</text>' +
-                 '<text x="' + (X0 - 6) + '" y="' + (Y1 + 4) + '" text-anchor="end" class="ymin">' + fmt(lo) + '</text>' +
-                 '<text x="' + X0 + '" y="152" class="xmin">' + clock(tMin) + '</text>' +
-                 '<text x="' + X1 + '" y="152" text-anchor="end" class="xmax">' + clock(tMax) + '</text>';
+                 '<text x="' + (X0 - 6) + '" y="' + (Y1 + 4) + '" text-anchor="end" class="ymin">' + fmt(lo) + '</text>';
           svg.innerHTML = out; // every interpolated value above is a number we formatted, never text from the server
         }
 
@@ -209,23 +264,30 @@ package enum DashboardPage {
             set(k + "-cap", bytes(o.capacity_bytes)); set(k + "-entries", int(o.entries));
           }
           set("connections", int(s.connections));
+          set("evictions", int((num(item.evictions) || 0) + (num(query.evictions) || 0)));
+          set("invalidations", int((num(item.invalidations) || 0) + (num(query.invalidations) || 0)));
           set("errfault", int(req.errors) + " / " + int(req.faults)); set("throttled", int(req.throttled));
           const alloc = mem.allocator, version = String(mem.version || "").split("-")[0];
           set("meta", "up " + duration(s.uptime_seconds) + (alloc ? " · " + alloc + " " + version : "") +
               " · updated " + clock(Date.now() / 1000));
 
-          const ratio = hist.map((h) => {
-            const a = num(h.hits), b = num(h.misses);
+          const ratioOf = (hits, misses) => hist.map((h) => {
+            const a = num(h[hits]), b = num(h[misses]);
             return [h.t, a !== null && b !== null && a + b > 0 ? a / (a + b) : null];
           });
+          const ratios = [ratioOf("item_hits", "item_misses"), ratioOf("query_hits", "query_misses"),
+                          ratioOf("scan_hits", "scan_misses")];
           const rate = hist.map((h) => [h.t, num(h.requests)]);
           const p50 = hist.map((h) => [h.t, num(h.p50_ms)]), p99 = hist.map((h) => [h.t, num(h.p99_ms)]);
           const res = hist.map((h) => [h.t, num(h.resident_bytes)]);
-          chart("c-hit", [ratio], (v) => (v * 100).toFixed(0) + "%", { min: 0, max: 1 });
+          chart("c-hit", ratios, (v) => (v * 100).toFixed(0) + "%", { min: 0, max: 1 });
           chart("c-rate", [rate], (v) => int(v) + "/s", { min: 0 });
-          chart("c-lat", [p50, p99], ms, { min: 0 });
+          chart("c-lat", [p50, p99], ms, { log: true });
           chart("c-mem", [res], bytes, {});
-          caption("c-hit-text", ratio.map((p) => p[1]), pct);
+          const lastOf = (r) => { const v = r.filter((p) => p[1] !== null); return v.length ? v[v.length - 1][1] : null; };
+          set("c-hit-text", ratios.some((r) => lastOf(r) !== null)
+              ? "last item " + pct(lastOf(ratios[0])) + " · query " + pct(lastOf(ratios[1])) + " · scan " + pct(lastOf(ratios[2]))
+              : "no data yet");
           caption("c-rate-text", rate.map((p) => p[1]), (v) => int(v) + "/s");
           const l50 = p50.filter((p) => p[1] !== null), l99 = p99.filter((p) => p[1] !== null);
           set("c-lat-text", l99.length ? "last p50 " + ms(l50.length ? l50[l50.length - 1][1] : null) +
@@ -252,11 +314,16 @@ package enum DashboardPage {
         }
 
         let lastOK = null, lastStats = null;
-        let resizeTimer = 0;
-        addEventListener("resize", () => {
-          clearTimeout(resizeTimer);
-          resizeTimer = setTimeout(() => { if (lastStats) try { render(lastStats); } catch (e) { /* next poll reports it */ } }, 150);
+        // Charts are drawn at their element's width: redraw when a chart's box changes size (a window resize,
+        // a rotated phone, the layout settling), not only on window resize events.
+        const widths = new Map();
+        const observer = new ResizeObserver((entries) => {
+          const changed = entries.some((e) => widths.get(e.target.id) !== Math.round(e.contentRect.width));
+          for (const e of entries) widths.set(e.target.id, Math.round(e.contentRect.width));
+          // The observer already batches changes once per frame.
+          if (changed && lastStats) try { render(lastStats); } catch (e) { /* the next poll reports it */ }
         });
+        for (const svg of document.querySelectorAll(".charts svg")) observer.observe(svg);
 
         function problem(msg) {
           const b = document.getElementById("banner");

@@ -156,6 +156,10 @@ final class Monitoring: Sendable {
                 return StatsDocument.Second(
                     t: Int(sample.time), requests: sample.requests - previous.requests,
                     hits: sample.hits - previous.hits, misses: sample.misses - previous.misses,
+                    itemHits: sample.itemHits - previous.itemHits, itemMisses: sample.itemMisses - previous.itemMisses,
+                    queryHits: sample.queryHits - previous.queryHits,
+                    queryMisses: sample.queryMisses - previous.queryMisses,
+                    scanHits: sample.scanHits - previous.scanHits, scanMisses: sample.scanMisses - previous.scanMisses,
                     p50Ms: LatencyHistogram.percentile(0.5, of: window),
                     p99Ms: LatencyHistogram.percentile(0.99, of: window), residentBytes: sample.residentBytes)
             },

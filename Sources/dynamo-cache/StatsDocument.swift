@@ -100,8 +100,15 @@ struct StatsDocument: Encodable {
         /// Unix time of the second's end.
         var t: Int
         var requests: Int
+        /// Every cache's lookups together, then each cache's.
         var hits: Int
         var misses: Int
+        var itemHits: Int
+        var itemMisses: Int
+        var queryHits: Int
+        var queryMisses: Int
+        var scanHits: Int
+        var scanMisses: Int
         @Nullable var p50Ms: Double?
         @Nullable var p99Ms: Double?
         @Nullable var residentBytes: Int?

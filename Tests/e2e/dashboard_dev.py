@@ -54,6 +54,17 @@ def cache(hits: int, misses: int, ratio_1m: float | None, *, memory: bool = True
     return c
 
 
+def lookups(hits: int, misses: int, t: int = 0) -> dict:
+    """One second's lookups, all caches together and split as /stats splits them: most in the item cache, some
+    Query pages (whose ratio differs), a few Scan pages."""
+    query_hits, query_misses = hits // 8, misses // 3
+    scan_hits, scan_misses = (2, 1) if hits and t % 3 == 0 else (0, 0)
+    scan_hits, scan_misses = min(scan_hits, hits - query_hits), min(scan_misses, misses - query_misses)
+    return {"hits": hits, "misses": misses,
+            "item_hits": hits - query_hits - scan_hits, "item_misses": misses - query_misses - scan_misses,
+            "query_hits": query_hits, "query_misses": query_misses, "scan_hits": scan_hits, "scan_misses": scan_misses}
+
+
 def fake_stats(started: float, empty: bool = False, sparse: bool = False) -> dict:
     """A /stats document that changes with time; `empty` is a proxy that has seen no request yet, `sparse` one
     that has seen a handful, in two separate seconds of a 6-second history."""
@@ -63,20 +74,22 @@ def fake_stats(started: float, empty: bool = False, sparse: bool = False) -> dic
     if sparse:
         for i, t in enumerate(range(int(now) - 5, int(now) + 1)):
             n = 5 if i in (1, 3) else 0
-            hist.append({"t": t, "requests": n, "hits": 4 if n else 0, "misses": 1 if n else 0,
+            hist.append({"t": t, "requests": n, **lookups(4 if n else 0, 1 if n else 0),
                          "p50_ms": 0.38 if n else None, "p99_ms": 7.2 - i if n else None,
                          "resident_bytes": 8_400_000 + 20_000 * i})
     elif not empty:
         t_now = int(now)
         for t in range(t_now - min(299, int(up) + 120), t_now + 1):
             req = int(900 + 400 * math.sin(t / 17) + (t * 7919) % 150)
-            if t % 45 < 4:
-                hist.append({"t": t, "requests": 0, "hits": 0, "misses": 0, "p50_ms": None, "p99_ms": None,
+            if t % 45 < 4 and t != t_now - 30:
+                hist.append({"t": t, "requests": 0, **lookups(0, 0), "p50_ms": None, "p99_ms": None,
                              "resident_bytes": 180_000_000 + (t % 300) * 40_000})
                 continue
             miss = int(req * (0.04 + 0.03 * math.sin(t / 29)))
-            hist.append({"t": t, "requests": req, "hits": req - miss, "misses": miss,
-                         "p50_ms": 0.11 + 0.02 * math.sin(t / 11), "p99_ms": 0.4 + 0.25 * abs(math.sin(t / 23)),
+            hist.append({"t": t, "requests": req, **lookups(req - miss, miss, t),
+                         # A spike now and then: the log-scale axis keeps p50 readable beside it.
+                         "p50_ms": 0.11 + 0.02 * math.sin(t / 11),
+                         "p99_ms": 459.0 if t == t_now - 30 else 0.4 + 0.25 * abs(math.sin(t / 23)),
                          "resident_bytes": 180_000_000 + (t % 300) * 40_000})
     total = 0 if empty else int(up * 1000) + 123_456
     k = 0 if empty else int(up * 10)

@@ -7,7 +7,8 @@ banner. The real proxy is checked after real traffic; the states it cannot easil
 Sources/Server/DashboardPage.swift.
 
 Chromium ("chromium" or "chromium-browser") is required when $CI is set; elsewhere these tests skip without it.
-The last screenshot of the real proxy's page is kept at /tmp/dynamo-cache-dashboard.png.
+The last screenshots of the real proxy's page are kept at /tmp/dynamo-cache-dashboard.png (1400 x 1000) and
+/tmp/dynamo-cache-dashboard-phone.png (390 wide).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import pytest
 from dashboard_dev import DevServer, page_html
 from e2e_support import admin_request, create_table, header
 
-KEPT_SCREENSHOT = "/tmp/dynamo-cache-dashboard.png"
+KEPT_SCREENSHOT = "/tmp/dynamo-cache-dashboard.png"              # 1400 x 1000
+KEPT_PHONE_SCREENSHOT = "/tmp/dynamo-cache-dashboard-phone.png"   # 390 wide
 DASH = "–"
 NUMBER = r"\d{1,3}(?:,\d{3})*"                      # the page's integer format: 1,234,567
 MS = re.compile(r"^\d+(?:\.\d+)? ms$")
@@ -169,20 +171,37 @@ def test_page_is_self_contained():
     assert '"""' not in html and "\\#" not in html, "page would end or interpolate the Swift raw string"
 
 
-@pytest.mark.parametrize("scenario", ["empty", "sparse", "flaky", "down"])
+@pytest.mark.parametrize("scenario", ["traffic", "empty", "sparse", "flaky", "down"])
 def test_dashboard_states(chromium, tmp_path, scenario):
-    """Against dashboard_dev.py's fake /stats: a proxy with no traffic shows dashes and "no data yet" (never NaN);
-    lookups in isolated seconds are drawn as dots, not lost; a failing /stats shows the banner and keeps the
-    figures of the last good answer."""
+    """Against dashboard_dev.py's fake /stats: traffic with a 459 ms spike shows each cache's hit ratio as its own
+    line and p50 and p99 on a log axis with decade lines; a proxy with no traffic shows dashes and "no data yet"
+    (never NaN); lookups a moment apart are one line, not stray dots; a failing /stats shows the banner and keeps
+    the figures of the last good answer."""
     srv = DevServer()
     try:
-        dom = Dom(run_chromium(chromium, f"{srv.url}/{scenario}/", str(tmp_path / "profile"), "--dump-dom"))
-        served = srv.stats_served.get(f"/{scenario}", 0)
+        path = "" if scenario == "traffic" else f"/{scenario}"
+        dom = Dom(run_chromium(chromium, f"{srv.url}{path}/", str(tmp_path / "profile"), "--dump-dom"))
+        served = srv.stats_served.get(path, 0)
     finally:
         srv.stop()
     assert served >= 2, f"the page polled /stats {served} time(s) in 8 s of virtual time"
     assert "NaN" not in str(dom.text) and "undefined" not in str(dom.text), dom.text
-    if scenario == "empty":
+    if scenario == "traffic":
+        for series in (0, 1, 2):      # item, query, scan
+            check_chart(dom, "c-hit", 2, series=series)
+        check_chart(dom, "c-lat", 100, series=0)
+        check_chart(dom, "c-lat", 100, series=1)
+        labels = dom.svg_text.get("c-lat", {})
+        assert labels.get("ytick", "").endswith(" ms"), f"no decade line labelled on the latency axis: {labels}"
+        assert labels.get("ymax") == "1000 ms", labels     # the 459 ms spike's decade
+        p50 = [y for _, y in dom.points("c-lat", 0)]
+        p99 = [y for _, y in dom.points("c-lat", 1)]
+        # On a linear axis up to 459 ms, p50 (~0.1 ms) would lie on the bottom line; on a log axis it has room.
+        assert max(p50) < 134 - 20, f"p50 drawn on the axis: lowest point at y={max(p50)}"
+        assert sum(p50) / len(p50) > sum(p99) / len(p99) + 10, "p50 and p99 drawn on top of each other"
+        assert dom.svg_text.get("c-rate", {}).get("xtick"), "no time labels between the ends"
+        assert re.fullmatch(NUMBER, dom.get("evictions")) and re.fullmatch(NUMBER, dom.get("invalidations"))
+    elif scenario == "empty":
         assert not dom.banner_shown(), f"banner shown: {dom.get('banner')!r}"
         for ident in ("item-hit", "item-hit-1m", "query-hit", "scan-hit", "rate", "p50", "p99"):
             assert dom.get(ident) == DASH, f"#{ident} shows {dom.get(ident)!r} with no traffic, expected {DASH!r}"
@@ -194,8 +213,10 @@ def test_dashboard_states(chromium, tmp_path, scenario):
     elif scenario == "sparse":
         assert not dom.banner_shown(), f"banner shown: {dom.get('banner')!r}"
         for svg, series in (("c-hit", 0), ("c-lat", 0), ("c-lat", 1)):
+            # Two samples 2 s apart: one line through both (a quiet moment is bridged), no dots.
             dots = [d for cls, d in dom.lines.get(svg, []) if "dot" in cls.split() and f"s{series}" in cls.split()]
-            assert len(dom.points(svg, series)) == 2 and dots, f"chart #{svg}: two isolated samples not drawn as dots"
+            assert len(dom.points(svg, series)) == 2 and not dots, (
+                f"chart #{svg}: two samples 2 s apart not drawn as one line: {dom.lines.get(svg)}")
         check_chart(dom, "c-rate", 6)
         assert "hidden" not in dom.attrs["streams"], "no stream followers' table"
         rows = dom.get("streams-rows")
@@ -288,12 +309,14 @@ def test_dashboard_renders_live_stats(pair, real_proxy, name, chromium, tmp_path
     check_chart(dom, "c-lat", 1, series=0)  # p50
     check_chart(dom, "c-lat", 1, series=1)  # p99
 
-    png = tmp_path / "dashboard.png"
-    run_chromium(chromium, f"{real_proxy.admin_url}/", str(tmp_path / "profile-shot"),
-                 f"--screenshot={png}", "--window-size=1280,900")
-    data = png.read_bytes() if png.exists() else b""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"no PNG screenshot at {png}"
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (1280, 900) and len(data) > 20_000, (
-        f"screenshot {width}x{height}, {len(data)} bytes: looks blank")
-    shutil.copyfile(png, KEPT_SCREENSHOT)
+    # A desktop window and a phone's width; kept for a person to look at (the layout is not judged here).
+    for size, kept in (((1400, 1000), KEPT_SCREENSHOT), ((390, 1700), KEPT_PHONE_SCREENSHOT)):
+        png = tmp_path / f"dashboard-{size[0]}.png"
+        run_chromium(chromium, f"{real_proxy.admin_url}/", str(tmp_path / f"profile-shot-{size[0]}"),
+                     f"--screenshot={png}", f"--window-size={size[0]},{size[1]}")
+        data = png.read_bytes() if png.exists() else b""
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", f"no PNG screenshot at {png}"
+        width, height = struct.unpack(">II", data[16:24])
+        assert (width, height) == size and len(data) > 20_000, (
+            f"screenshot {width}x{height}, {len(data)} bytes: looks blank")
+        shutil.copyfile(png, kept)

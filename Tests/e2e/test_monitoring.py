@@ -273,6 +273,10 @@ def assert_stats_schema(s):
     assert set(s["caches"]["item"]) == STORE_MEMBERS and set(s["caches"]["query"]) == STORE_MEMBERS
     assert set(s["caches"]["scan"]) == {"hits", "misses", "hit_ratio", "hit_ratio_1m"}
     for second in s["history"]:
-        assert set(second) == {"t", "requests", "hits", "misses", "p50_ms", "p99_ms", "resident_bytes"}, second
+        assert set(second) == {"t", "requests", "hits", "misses", "item_hits", "item_misses", "query_hits",
+                               "query_misses", "scan_hits", "scan_misses", "p50_ms", "p99_ms",
+                               "resident_bytes"}, second
+        assert second["hits"] == second["item_hits"] + second["query_hits"] + second["scan_hits"], second
+        assert second["misses"] == second["item_misses"] + second["query_misses"] + second["scan_misses"], second
     for table in s["streams"]:
         assert set(table) == STREAM_MEMBERS, table
