@@ -1,5 +1,14 @@
 /// Table names as the cache keys them.
 package enum TableName {
+    /// Whether DynamoDB accepts `name` as a table name: 3 to 255 of `a-z A-Z 0-9 _ - .`.
+    package static func isValid(_ name: String) -> Bool {
+        (3...255).contains(name.utf8.count)
+            && name.utf8.allSatisfy { byte in
+                (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+                    || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+            }
+    }
+
     /// The plain name of `name`: DynamoDB accepts a table ARN (`arn:aws:dynamodb:us-east-1:123456789012:table/Music`)
     /// wherever a table name goes, so an ARN is reduced to the name after `table/` and entries keyed by name and by
     /// ARN coincide. Any other text, including an ARN of something other than a table, is returned unchanged.

@@ -1,3 +1,4 @@
+import DynamoWire
 import Synchronization
 
 /// The benchmark table: `items` items of about `itemBytes` bytes, `partitionSize` items per partition key.
@@ -20,13 +21,7 @@ package struct Dataset: Sendable, Equatable {
 
     /// Table names DynamoDB accepts; anything else is refused before a request is built, so names never need
     /// escaping in the JSON bodies.
-    package static func isValidTableName(_ name: String) -> Bool {
-        (3...255).contains(name.utf8.count)
-            && name.utf8.allSatisfy { byte in
-                (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
-                    || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-            }
-    }
+    package static func isValidTableName(_ name: String) -> Bool { TableName.isValid(name) }
 
     func partitionKey(_ partition: Int) -> String {
         let digits = String(partition)

@@ -185,6 +185,11 @@ extension DynamoProxy {
         {
             ownWrites.note(key, image: image, position: position, now: now)
         }
+        guard isCached(key.table) else {
+            // Nothing of the table is kept: the write only ends what was in flight.
+            items.completeWrite(key, ticket: ticket, value: nil, weight: 0, expiresAt: 0)
+            return
+        }
         let entry = ItemEntry(
             namespace: tickets.namespace,
             incarnation: incarnation,
@@ -197,7 +202,7 @@ extension DynamoProxy {
             ticket: ticket,
             value: entry,
             weight: entry.weight,
-            expiresAt: expiry(now: now, negative: itemJSON == nil)
+            expiresAt: expiry(now: now, negative: itemJSON == nil, table: key.table)
         )
     }
 }

@@ -34,7 +34,8 @@ extension DynamoProxy {
         let namespace = call.namespace
         for (index, table) in request.tables.enumerated() {
             var read = BatchTableRead()
-            if !table.consistentRead, let plan = ProjectionPlan(table.projection), let first = table.keys.first,
+            if !table.consistentRead, isCached(table.tableName), let plan = ProjectionPlan(table.projection),
+                let first = table.keys.first,
                 plan.isWholeItem || configuration.rewriteRequests,
                 let incarnation = tables.noteCandidate(
                     table.tableName, attributes: first.attributes.entries.map(\.name), now: now)
@@ -157,7 +158,7 @@ extension DynamoProxy {
                     ticket: ticket,
                     value: entry,
                     weight: entry.weight,
-                    expiresAt: expiry(now: now, negative: false)
+                    expiresAt: expiry(now: now, negative: false, table: table.tableName)
                 )
             }
             apply([.confirmSchema(table: request.tables[index].tableName, attributes: names)])
@@ -172,7 +173,7 @@ extension DynamoProxy {
                     ticket: ticket,
                     value: entry,
                     weight: entry.weight,
-                    expiresAt: expiry(now: now, negative: true)
+                    expiresAt: expiry(now: now, negative: true, table: table.tableName)
                 )
             }
         }

@@ -23,7 +23,7 @@ extension DynamoProxy {
     func getItem(_ call: Call) -> ProxyOutcome {
         // Anything the proxy is not sure DynamoDB would accept goes to the server, which gives the exact error.
         guard let request = try? GetItemRequest(call.object), !request.consistentRead,
-            ConsumedCapacityRequest.isValid(request.returnConsumedCapacity),
+            isCached(request.tableName), ConsumedCapacityRequest.isValid(request.returnConsumedCapacity),
             let plan = ProjectionPlan(request.projection)
         else {
             return .deferred(passThrough(call, status: .bypass))
@@ -197,14 +197,32 @@ extension DynamoProxy {
             ticket: ticket,
             value: entry,
             weight: entry.weight,
-            expiresAt: expiry(now: now, negative: entry.itemRange == nil)
+            expiresAt: expiry(now: now, negative: entry.itemRange == nil, table: key.table)
         )
         return entry
     }
 
-    /// When an entry stored now expires; TTL 0 means never.
-    func expiry(now: UInt64, negative: Bool) -> UInt64 {
-        let ttl = negative ? configuration.negativeTTL : configuration.itemTTL
+    /// When an entry of `table` stored now expires; TTL 0 means never.
+    func expiry(now: UInt64, negative: Bool, table: String) -> UInt64 {
+        let ttl = itemTTL(negative: negative, table: table)
         return ttl == 0 ? .max : now &+ ttl
     }
+
+    /// The lifetime of an item entry of `table` (of one saying "no such item" when `negative`); 0 = no expiry.
+    func itemTTL(negative: Bool, table: String) -> UInt64 {
+        let ttl = negative ? configuration.negativeTTL : configuration.itemTTL
+        guard let own = policy(of: table)?.itemTTL else { return ttl }
+        guard negative else { return own }
+        // A table kept briefly does not remember an absence longer than its items (0 is "never", the longest).
+        return own == 0 ? ttl : ttl == 0 ? own : min(own, ttl)
+    }
+
+    /// The policy of `table` when it has one of its own (`--table-policy`). The table is read-only after start,
+    /// and without policies this is one emptiness check.
+    @inline(__always) func policy(of table: String) -> TablePolicy? {
+        configuration.tablePolicies.isEmpty ? nil : configuration.tablePolicies[TableName.normalized(table)]
+    }
+
+    /// Whether reads of `table` may be answered from memory.
+    @inline(__always) func isCached(_ table: String) -> Bool { policy(of: table)?.cached ?? true }
 }

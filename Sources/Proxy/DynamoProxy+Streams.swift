@@ -293,7 +293,7 @@ extension DynamoProxy {
             return
         }
         let allocator = allocator
-        let ttl = image == nil ? configuration.negativeTTL : configuration.itemTTL
+        let ttl = itemTTL(negative: image == nil, table: key.table)
         let streamNamespace = configuration.namespaces == .shared ? nil : streamNamespace()
         let sharedNamespace = configuration.namespaces == .shared
         items.refresh(key, now: now) { current in

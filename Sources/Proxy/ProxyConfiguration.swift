@@ -43,6 +43,8 @@ package struct ProxyConfiguration: Sendable {
     /// an eventually consistent read made that soon may not show the change yet (DynamoDB's replicas converge
     /// within about a second).
     package var streamFillFence: UInt64
+    /// Tables cached otherwise than the defaults say (`--table-policy`), by plain table name.
+    package var tablePolicies: [String: TablePolicy]
 
     /// How cache namespaces are told apart without client authentication.
     package enum NamespaceRule: Sendable {
@@ -78,8 +80,10 @@ package struct ProxyConfiguration: Sendable {
         streams: StreamScope? = nil,
         streamMaxLag: UInt64 = 5_000_000_000,
         streamClockMargin: UInt64 = 1_000_000_000,
-        streamFillFence: UInt64 = 1_000_000_000
+        streamFillFence: UInt64 = 1_000_000_000,
+        tablePolicies: [String: TablePolicy] = [:]
     ) {
+        self.tablePolicies = tablePolicies
         self.streamFillFence = streamFillFence
         self.upstreamMaxInflight = upstreamMaxInflight
         self.streams = streams
@@ -96,5 +100,23 @@ package struct ProxyConfiguration: Sendable {
         self.maxQueryEntryBytes = maxQueryEntryBytes
         self.queryInvalidation = queryInvalidation
         self.namespaces = namespaces
+    }
+}
+
+/// How one table is cached when it differs from the defaults: a session table kept 30 s, an audit table never.
+package struct TablePolicy: Sendable, Equatable {
+    /// False: every read of the table goes to the storage server (`x-dynamo-cache: bypass`) and nothing of it is
+    /// kept; writes still pass through as always.
+    package var cached: Bool
+    /// Lifetime of the table's item entries, and the longest an entry saying "no such item" is kept. 0 = no time
+    /// expiry; nil = the default.
+    package var itemTTL: UInt64?
+    /// Lifetime of the table's Query and Scan pages; 0 = its pages are not cached; nil = the default.
+    package var queryTTL: UInt64?
+
+    package init(cached: Bool = true, itemTTL: UInt64? = nil, queryTTL: UInt64? = nil) {
+        self.cached = cached
+        self.itemTTL = itemTTL
+        self.queryTTL = queryTTL
     }
 }

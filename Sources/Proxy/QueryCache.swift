@@ -58,7 +58,9 @@ extension DynamoProxy {
     /// Eventually consistent Query and Scan, on a table or an index: from memory while the table's generation is
     /// the one the page was fetched under, else from the storage server, whose answer is kept.
     func queryOrScan(_ call: Call, _ operation: DynamoOperation) -> ProxyOutcome {
-        guard configuration.queryTTL != 0 else { return .deferred(passThrough(call, status: .bypass)) }
+        guard configuration.queryTTL != 0 || !configuration.tablePolicies.isEmpty else {
+            return .deferred(passThrough(call, status: .bypass))
+        }
         let read = try? TableReadRequest(call.object)
         let capacityMember: String?
         do {
@@ -66,7 +68,11 @@ extension DynamoProxy {
         } catch {
             return .deferred(passThrough(call, status: .bypass))  // DynamoDB's to refuse
         }
-        guard let read, !read.consistentRead, ConsumedCapacityRequest.isValid(capacityMember),
+        // A table's own policy overrides the default; a table not cached at all has no pages either.
+        let queryTTL =
+            read.flatMap { policy(of: $0.tableName) }.map { $0.cached ? $0.queryTTL ?? configuration.queryTTL : 0 }
+            ?? configuration.queryTTL
+        guard let read, !read.consistentRead, queryTTL != 0, ConsumedCapacityRequest.isValid(capacityMember),
             let canonical = CanonicalJSON.encode(call.object, excluding: ["ReturnConsumedCapacity"])
         else {
             return .deferred(passThrough(call, status: .bypass))
@@ -93,7 +99,8 @@ extension DynamoProxy {
                     table: read.tableName,
                     stamp: stamp,
                     partitions: partitions,
-                    capacity: capacity
+                    capacity: capacity,
+                    ttl: queryTTL
                 )
             )
         }
@@ -142,7 +149,8 @@ extension DynamoProxy {
         table: String,
         stamp: [UInt64],
         partitions: [UInt64]?,
-        capacity: ConsumedCapacityRequest?
+        capacity: ConsumedCapacityRequest?,
+        ttl: UInt64
     ) -> EventLoopFuture<ProxyResponse> {
         // The stamp is part of the flight: a read that arrives after a write to the table (or partition) was
         // acknowledged has a newer stamp, so it never joins a fetch that began before the write.
@@ -173,7 +181,7 @@ extension DynamoProxy {
                     ticket: ticket,
                     value: entry,
                     weight: entry.weight,
-                    expiresAt: now &+ self.configuration.queryTTL
+                    expiresAt: now &+ ttl
                 )
             }
             self.queryFlights.complete(flight, with: entry)

@@ -170,6 +170,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
+            "How one table is cached, overriding the defaults: TABLE:off (its reads always go to the storage server; nothing of it is kept) or TABLE:ttl=DURATION[,query-ttl=DURATION] (its items' lifetime, which also caps how long it remembers an absence, and its Query and Scan pages' lifetime; query-ttl=0: no pages). Repeat for several tables, e.g. --table-policy sessions:ttl=30s --table-policy audit:off. Env DYNAMO_CACHE_TABLE_POLICY, entries separated by ;. None by default."
+    )
+    var tablePolicy: [String] = []
+
+    @Option(
+        help:
             "Query and Scan pages larger than this are not cached. Env DYNAMO_CACHE_QUERY_MAX_SIZE. Default \(ServeDefaults.queryMaxSize)."
     )
     var queryMaxSize: String?
@@ -467,6 +473,11 @@ struct ServeSettings {
             value(options.queryTtl, "DYNAMO_CACHE_QUERY_TTL") ?? ServeDefaults.queryTTL,
             option: "--query-ttl"
         )
+        let policies =
+            options.tablePolicy.isEmpty
+            ? (value(nil, "DYNAMO_CACHE_TABLE_POLICY") ?? "").split(separator: ";").map(String.init)
+            : options.tablePolicy
+        proxy.tablePolicies = try TablePolicyOption.parse(policies)
         proxy.maxQueryEntryBytes = try ByteSize.parse(
             value(options.queryMaxSize, "DYNAMO_CACHE_QUERY_MAX_SIZE") ?? ServeDefaults.queryMaxSize,
             option: "--query-max-size"
@@ -645,6 +656,45 @@ enum ByteSize {
             return "\(bytes / unit)\(suffix)"
         }
         return "\(bytes)B"
+    }
+}
+
+/// `--table-policy TABLE:off` or `TABLE:ttl=30s[,query-ttl=10s]`, one per table.
+enum TablePolicyOption {
+    static func parse(_ entries: [String]) throws -> [String: TablePolicy] {
+        var policies: [String: TablePolicy] = [:]
+        for entry in entries.map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+            let name = parts[0]
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw ValidationError("--table-policy: \(entry): expected TABLE:off or TABLE:ttl=DURATION")
+            }
+            guard TableName.isValid(name) else {
+                throw ValidationError(
+                    "--table-policy: \(entry): \(name) is not a table name ([a-zA-Z0-9_.-], 3 to 255 characters)")
+            }
+            guard policies[name] == nil else { throw ValidationError("--table-policy: \(name) is given twice") }
+            var policy = TablePolicy()
+            for rule in parts[1].split(separator: ",").map(String.init) {
+                if rule == "off" {
+                    policy.cached = false
+                } else if rule.hasPrefix("ttl=") {
+                    policy.itemTTL = try DurationOption.nanoseconds(
+                        String(rule.dropFirst(4)), option: "--table-policy \(name) ttl")
+                } else if rule.hasPrefix("query-ttl=") {
+                    policy.queryTTL = try DurationOption.nanoseconds(
+                        String(rule.dropFirst(10)), option: "--table-policy \(name) query-ttl")
+                } else {
+                    throw ValidationError(
+                        "--table-policy: \(entry): expected off, ttl=DURATION or query-ttl=DURATION, got \(rule)")
+                }
+            }
+            if !policy.cached, policy.itemTTL != nil || policy.queryTTL != nil {
+                throw ValidationError("--table-policy: \(entry): a table that is off has no TTL")
+            }
+            policies[name] = policy
+        }
+        return policies
     }
 }
 
