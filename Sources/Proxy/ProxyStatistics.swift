@@ -1,12 +1,13 @@
 // Design note: what the proxy counts, and how the hot path stays cheap.
 //
 // Every answered request adds to a handful of plain atomic counters (one per closed-set label value: operation,
-// outcome, error class) and to a log-scale latency histogram, also atomic; nothing on the request path takes a
-// lock, formats a label, or allocates. The counters are the one source of truth: `/stats` reads them, and each
-// Prometheus scrape folds what changed since the previous scrape into swift-metrics counters (exported by
-// swift-prometheus), so both views always agree. Latency also goes to a swift-metrics Timer per (operation,
-// outcome), created once, which swift-prometheus turns into histograms. A sampler takes a snapshot every second
-// into a ring of 300, from which `/stats` derives per-second history and last-minute ratios and percentiles.
+// outcome, error class), to a log-scale latency histogram and to the bucket of its (operation, outcome) pair in
+// the Prometheus duration histogram, all atomic; nothing on the request path takes a lock, formats a label, or
+// allocates. The counters are the one source of truth: `/stats` reads them, and each Prometheus scrape folds
+// what changed since the previous scrape into swift-metrics counters (exported by swift-prometheus), so both
+// views always agree; the duration histogram is written into the scrape directly, only for the pairs that have
+// occurred (most of the 20 × 6 never do). A sampler takes a snapshot every second into a ring of 300, from which
+// `/stats` derives per-second history and last-minute ratios and percentiles.
 
 import CacheCore
 import DynamoWire
@@ -208,6 +209,39 @@ package final class LatencyHistogram: Sendable {
     }
 }
 
+/// Answer latency per (operation, outcome) in fixed buckets, as a Prometheus histogram holds it: a count per
+/// bucket and a sum, atomic, so recording takes no lock.
+package final class DurationHistograms: Sendable {
+    /// Upper bounds: cache hits take ~0.1 ms, misses and writes as long as the storage server; buckets span both.
+    package static let upperBoundsNanoseconds: [UInt64] = [
+        50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000,
+        100_000_000, 250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000,
+    ]
+    private static let slots = upperBoundsNanoseconds.count + 1  // the last: above every bound
+    private static let pairs = OperationLabel.allCases.count * OutcomeLabel.allCases.count
+    private let counts = (0..<DurationHistograms.pairs * DurationHistograms.slots).map { _ in AtomicCounter() }
+    private let sums = (0..<DurationHistograms.pairs).map { _ in AtomicCounter() }
+
+    package init() {}
+
+    func record(operation: OperationLabel, outcome: OutcomeLabel, nanoseconds: UInt64) {
+        let pair = operation.rawValue * OutcomeLabel.allCases.count + outcome.rawValue
+        var slot = 0
+        while slot < Self.upperBoundsNanoseconds.count, nanoseconds > Self.upperBoundsNanoseconds[slot] { slot += 1 }
+        counts[pair * Self.slots + slot].add()
+        sums[pair].add(Int(clamping: nanoseconds))
+    }
+
+    /// One pair's counts per bucket (not cumulative; the last is above every bound) and their sum, or nil when the
+    /// pair has never occurred.
+    package func snapshot(operation: OperationLabel, outcome: OutcomeLabel) -> (counts: [Int], sumNanoseconds: Int)? {
+        let pair = operation.rawValue * OutcomeLabel.allCases.count + outcome.rawValue
+        let values = (0..<Self.slots).map { counts[pair * Self.slots + $0].value }
+        guard values.contains(where: { $0 > 0 }) else { return nil }
+        return (values, sums[pair].value)
+    }
+}
+
 /// The proxy's counters. See the design note at the top of the file.
 package final class ProxyStatistics: Sendable {
     package let requests = OperationLabel.allCases.map { _ in AtomicCounter() }
@@ -227,19 +261,11 @@ package final class ProxyStatistics: Sendable {
     /// A bit per fail-open cause already logged: the first occurrence says why, the rest are only counted.
     private let failOpenLogged = Atomic<Int>(0)
     package let latency = LatencyHistogram()
-    /// swift-metrics timers per (operation, outcome), made once: the exporter's histograms.
-    private let timers: [[Metrics.Timer]]
+    /// Answer latency per (operation, outcome), in `/metrics`' buckets.
+    package let durations = DurationHistograms()
     private let upstreamTimer: Metrics.Timer
 
     package init() {
-        timers = OperationLabel.allCases.map { operation in
-            OutcomeLabel.allCases.map { outcome in
-                Metrics.Timer(
-                    label: "dynamocache_request_duration_seconds",
-                    dimensions: [("operation", operation.name), ("outcome", outcome.name)]
-                )
-            }
-        }
         upstreamTimer = Metrics.Timer(label: "dynamocache_upstream_request_duration_seconds")
     }
 
@@ -274,7 +300,7 @@ package final class ProxyStatistics: Sendable {
             break
         }
         latency.record(nanoseconds: nanoseconds)
-        timers[operation.rawValue][outcome.rawValue].recordNanoseconds(Int64(clamping: nanoseconds))
+        durations.record(operation: operation, outcome: outcome, nanoseconds: nanoseconds)
     }
 
     func recordUpstream(nanoseconds: UInt64, error: UpstreamErrorKind?) {

@@ -87,7 +87,37 @@ final class Monitoring: Sendable {
             streams: streamTables(),
             listener: listener
         )
-        return registry.emitToString()
+        return registry.emitToString() + Self.requestDurations(proxy.statistics.durations)
+    }
+
+    /// `dynamocache_request_duration_seconds`, a series per (operation, outcome) that has occurred, written from
+    /// the proxy's atomic buckets (a swift-metrics timer per pair would take a lock per answer and expose every
+    /// pair, most of which never occur).
+    static func requestDurations(_ durations: DurationHistograms) -> String {
+        var out = "# TYPE dynamocache_request_duration_seconds histogram\n"
+        let bounds = DurationHistograms.upperBoundsNanoseconds.map(seconds) + ["+Inf"]
+        for operation in OperationLabel.allCases {
+            for outcome in OutcomeLabel.allCases {
+                guard let (counts, sum) = durations.snapshot(operation: operation, outcome: outcome) else { continue }
+                let labels = "operation=\"\(operation.name)\",outcome=\"\(outcome.name)\""
+                var cumulative = 0
+                for (count, bound) in zip(counts, bounds) {
+                    cumulative += count
+                    out += "dynamocache_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(cumulative)\n"
+                }
+                out += "dynamocache_request_duration_seconds_sum{\(labels)} \(Double(sum) / 1e9)\n"
+                out += "dynamocache_request_duration_seconds_count{\(labels)} \(cumulative)\n"
+            }
+        }
+        return out
+    }
+
+    /// Nanoseconds as decimal seconds, as swift-prometheus writes bucket bounds: `0.00005`, `1.0`, `2.5`.
+    static func seconds(_ nanoseconds: UInt64) -> String {
+        let fraction = String(nanoseconds % 1_000_000_000)
+        let digits = String(repeating: "0", count: 9 - fraction.count) + fraction
+        let trimmed = digits.reversed().drop { $0 == "0" }.reversed()
+        return "\(nanoseconds / 1_000_000_000).\(trimmed.isEmpty ? "0" : String(trimmed))"
     }
 
     // MARK: /stats

@@ -249,14 +249,8 @@ struct Serve: AsyncParsableCommand {
         }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        // Cache hits take ~0.1 ms, misses and writes as long as the storage server: buckets span both.
-        let buckets: [Swift.Duration] = [
-            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
-            .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
-            .seconds(10),
-        ]
-        factory.durationHistogramBuckets["dynamocache_request_duration_seconds"] = buckets
+        // The request histogram's buckets (written into /metrics by Monitoring), for the storage server's too.
+        let buckets = DurationHistograms.upperBoundsNanoseconds.map { Swift.Duration.nanoseconds(Int64($0)) }
         factory.durationHistogramBuckets["dynamocache_upstream_request_duration_seconds"] = buckets
         MetricsSystem.bootstrap(factory)
         try await ProxyProcess(settings: settings, registry: registry).run()

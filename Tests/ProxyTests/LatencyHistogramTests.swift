@@ -40,3 +40,21 @@ import Testing
         }
     }
 }
+
+/// The per-(operation, outcome) buckets behind `/metrics`' duration histogram.
+@Suite struct DurationHistogramsTests {
+    @Test func aValueOnABoundLandsInThatBucketAndOnlyPairsThatOccurredHaveCounts() {
+        let durations = DurationHistograms()
+        let statistics = ProxyStatistics()
+        statistics.record(operation: .getItem, outcome: .hit, status: .ok, errorCode: nil, nanoseconds: 50_000)
+        statistics.record(operation: .getItem, outcome: .hit, status: .ok, errorCode: nil, nanoseconds: 50_001)
+        statistics.record(operation: .getItem, outcome: .hit, status: .ok, errorCode: nil, nanoseconds: 20_000_000_000)
+        let (counts, sum) = try! #require(statistics.durations.snapshot(operation: .getItem, outcome: .hit))
+        #expect(counts.count == DurationHistograms.upperBoundsNanoseconds.count + 1)
+        #expect(counts[0] == 1 && counts[1] == 1 && counts.last == 1, "\(counts)")
+        #expect(counts.reduce(0, +) == 3)
+        #expect(sum == 50_000 + 50_001 + 20_000_000_000)
+        #expect(statistics.durations.snapshot(operation: .putItem, outcome: .hit) == nil)
+        #expect(durations.snapshot(operation: .getItem, outcome: .hit) == nil)
+    }
+}
