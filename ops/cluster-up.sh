@@ -39,7 +39,7 @@ if ((${#NODE_PORTS[@]} == 0 || ${#NODE_PORTS[@]} != ${#ADMIN_PORTS[@]})); then
   exit 2
 fi
 
-DYNAMO_CACHE_NO_BROWSER=1 DYNAMO_CACHE_NO_TLS_TOOLS=1 ops/install-deps.sh   # moto_server, haproxy, ...
+DYNAMO_CACHE_NO_BROWSER=1 DYNAMO_CACHE_NO_TLS_TOOLS=1 DYNAMO_CACHE_NO_BENCH_TOOLS=1 ops/install-deps.sh   # moto_server, haproxy, ...
 if [[ -n ${DYNAMO_CACHE_BIN:-} ]]; then
   BIN=$DYNAMO_CACHE_BIN
   [[ -x $BIN ]] || { echo "cluster-up: DYNAMO_CACHE_BIN=$BIN is not an executable" >&2; exit 2; }

@@ -3,14 +3,14 @@
 # allocator), the Python side of the tests (moto_server as the local storage server, boto3, the AWS CLI,
 # pytest) and, for the tests only, openssl and stunnel4 (the TLS tests make certificates and put a TLS
 # terminator in front of moto_server), headless Chromium (the dashboard test renders the page in it) and HAProxy
-# (the load balancer of cluster-up.sh and its test).
+# (the load balancer of cluster-up.sh and its test), wrk and nginx (Benchmarks/compare/run.py and its test).
 # System packages come from apt (as root, or through sudo); on a machine without apt the script names what is
 # missing and stops, so that it can be installed by hand. The Python packages go into the project's own virtual
 # environment, .venv (made with --system-site-packages, so what the system already has is reused), never into
 # the system's Python; ops/env.sh puts .venv/bin first on PATH for the other scripts.
 # Idempotent: a machine that has everything is left alone. DYNAMO_CACHE_NO_BROWSER=1 skips Chromium,
-# DYNAMO_CACHE_NO_TLS_TOOLS=1 openssl and stunnel4, DYNAMO_CACHE_NO_HAPROXY=1 HAProxy (local-up.sh needs none of
-# them).
+# DYNAMO_CACHE_NO_TLS_TOOLS=1 openssl and stunnel4, DYNAMO_CACHE_NO_HAPROXY=1 HAProxy, DYNAMO_CACHE_NO_BENCH_TOOLS=1
+# wrk and nginx (local-up.sh needs none of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,10 @@ if [[ ${DYNAMO_CACHE_NO_BROWSER:-0} != 1 ]] && ! command -v chromium >/dev/null 
 fi
 if [[ ${DYNAMO_CACHE_NO_HAPROXY:-0} != 1 ]] && ! command -v haproxy >/dev/null; then
   packages+=(haproxy)
+fi
+if [[ ${DYNAMO_CACHE_NO_BENCH_TOOLS:-0} != 1 ]]; then
+  command -v wrk >/dev/null || packages+=(wrk)
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || packages+=(nginx)
 fi
 command -v python3 >/dev/null || packages+=(python3)
 [[ -x .venv/bin/python ]] || python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)

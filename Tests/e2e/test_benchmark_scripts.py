@@ -36,3 +36,23 @@ def test_the_stalled_server_script_shows_refusals_bounded_waiting_and_hits(binar
     lines = out.stdout
     assert "refused as overload (ThrottlingException):" in lines and "waiting on the storage server at most 64" in lines, lines
     assert "hot-key hits:" in lines and "jemalloc allocated:" in lines, lines
+
+
+def test_the_comparison_script_measures_every_target_from_cache_hits(binary, tmp_path):
+    """Benchmarks/compare/run.py --quick: moto direct, nginx proxy_cache, the floor and the proxy, in one run; the
+    cache targets' timed runs never reach moto."""
+    import shutil
+    if not (shutil.which("wrk") and (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"))):
+        import pytest
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but wrk or nginx is missing (ops/install-deps.sh installs them)")
+        pytest.skip("wrk or nginx is not installed (ops/install-deps.sh installs them)")
+    out = run("Benchmarks/compare/run.py", "--quick", "--no-pin", "--bin", binary, "--out", str(tmp_path / "out"),
+              timeout=400)
+    assert out.returncode == 0, f"run.py failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["ok"], summary
+    rows = summary["summary"]
+    cached = [r for r in rows if r["target"] in ("nginx", "proxy", "nginx-query", "proxy-query")]
+    assert cached and all(r["moto_requests"] == 0 for r in cached), cached
+    assert {r["target"] for r in rows} >= {"moto", "nginx", "floor", "proxy"}, rows
