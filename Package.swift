@@ -214,5 +214,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fuzz targets (Tests/Fuzz, run by ops/fuzz.sh): one entry point per input surface in FuzzTargets, and one
+        // executable each that libFuzzer drives when built with -sanitize=fuzzer -DFUZZING, or that replays the
+        // inputs named on its command line when built plainly.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "DynamoWire", "Proxy", "Server",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Fuzz/FuzzTargets",
+            swiftSettings: swiftSettings
+        ),
     ]
+        + ["fuzz-json", "fuzz-requests", "fuzz-expressions", "fuzz-dataplane"].map { name in
+            Target.executableTarget(
+                name: name,
+                dependencies: ["FuzzTargets"],
+                path: "Tests/Fuzz/\(name)",
+                swiftSettings: swiftSettings
+            )
+        }
 )
