@@ -30,18 +30,21 @@ final class ScriptedStorage: StorageServer, @unchecked Sendable {
     }
 
     /// Answers the oldest pending request with `status` and a JSON body.
-    func answer(status: HTTPResponseStatus = .ok, _ json: String, crc32: String? = nil) {
-        answer(at: 0, status: status, json, crc32: crc32)
+    func answer(status: HTTPResponseStatus = .ok, _ json: String, crc32: String? = nil, encoding: String? = nil) {
+        answer(at: 0, status: status, json, crc32: crc32, encoding: encoding)
     }
 
     /// Answers the pending request at `index` (0 = oldest) with `status` and a JSON body, and `crc32` as its
     /// `x-amz-crc32` when given.
-    func answer(at index: Int, status: HTTPResponseStatus = .ok, _ json: String, crc32: String? = nil) {
+    func answer(
+        at index: Int, status: HTTPResponseStatus = .ok, _ json: String, crc32: String? = nil, encoding: String? = nil
+    ) {
         let request = pending.remove(at: index)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
         headers.add(name: "x-amzn-RequestId", value: "UPSTREAM")
         if let crc32 { headers.add(name: "x-amz-crc32", value: crc32) }
+        if let encoding { headers.add(name: "Content-Encoding", value: encoding) }
         request.promise.succeed(
             StorageResponse(
                 head: HTTPResponseHead(version: .http1_1, status: status, headers: headers),
