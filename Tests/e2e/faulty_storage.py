@@ -50,6 +50,7 @@ class FaultyStorage:
         self.upstream = (parsed.hostname, parsed.port)
         self.faults: list[Fault] = []
         self.seen: list[tuple[str, str | None]] = []
+        self.late_answers_read = threading.Event()   # a slow_answer request has had moto's answer
         self.lock = threading.Lock()
         owner = self
 
@@ -160,6 +161,7 @@ class FaultyStorage:
             self._answer(h, *self._forward(h, raw))
         elif kind == "slow_answer":
             answer = self._forward(h, raw)
+            self.late_answers_read.set()
             time.sleep(params["seconds"])
             self._answer(h, *answer)
         elif kind == "truncate":
