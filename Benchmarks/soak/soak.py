@@ -7,6 +7,8 @@ pin), then:
 1. measures the peak: `dynamo-cache bench --workload mix-95-5` (Zipf GetItem with 5% PutItem), closed loop;
 2. runs `--load` (default 80%) of that peak as an open loop for `--minutes` (default 10): mix-95-5 at 95% of
    the rate and, beside it, Query at 5%;
+   The caches (`--item-cache-size 2MiB`, `--query-cache-size 1MiB`) are smaller than the table, so they are full
+   within the first minute and memory is watched under steady eviction;
 3. every `--sample` seconds (default 10) prints and records the proxy's RSS (/proc), jemalloc's allocated bytes
    (/stats), requests and failed requests (5xx and 4xx answers), fail-open and storage-server errors
    (/metrics), and the p99 of the interval (the highest per-second p99 in /stats' history);
@@ -81,6 +83,10 @@ def main():
     parser.add_argument("--items", default="10000")
     parser.add_argument("--item-size", default="400")
     parser.add_argument("--connections", default="16")
+    # Caches smaller than the table, so that they are full within the first minute and the soak watches memory
+    # under steady eviction, not a cache still filling (or emptying as the 5-minute TTL ends).
+    parser.add_argument("--item-cache-size", default="2MiB")
+    parser.add_argument("--query-cache-size", default="1MiB")
     parser.add_argument("--json", help="also write the samples and the verdict to this file")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the servers and the load with taskset")
     args = parser.parse_args()
@@ -101,7 +107,8 @@ def main():
         data_port, admin_port = free_port(), free_port()
         proxy = subprocess.Popen(
             pinned(0, [args.bin, "serve", "--upstream", f"http://127.0.0.1:{moto_port}", "--threads", "1",
-                       "--listen", f"127.0.0.1:{data_port}", "--admin-listen", f"127.0.0.1:{admin_port}"]),
+                       "--listen", f"127.0.0.1:{data_port}", "--admin-listen", f"127.0.0.1:{admin_port}",
+                       "--item-cache-size", args.item_cache_size, "--query-cache-size", args.query_cache_size]),
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "proxy.log"), "w"), env=env)
         procs.append(proxy)
         wait_port(data_port)
