@@ -220,7 +220,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "DynamoWire", "Proxy", "Server",
+                "AWSAuth", "DynamoWire", "Proxy", "Server",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of Tests/Fuzz with AddressSanitizer and runs each for a bounded time.
 #
-#   ops/fuzz.sh [--seconds N] [--runs N] [--brief] [TARGET...]
+#   ops/fuzz.sh [--seconds N] [--runs N] [--brief] [TARGET...] [-- LIBFUZZER-FLAG...]
 #
 #   TARGET      json, requests, expressions, dataplane (default: all four, one after another)
 #   --seconds N stop each target after N seconds (default 120)
 #   --runs N    stop each target after N inputs (default: no limit; whichever limit comes first stops it)
 #   --brief     for CI: 20 s or 20,000 inputs per target
+#   -- FLAGS    passed on to libFuzzer after this script's own (a later flag wins), e.g. -- -use_value_profile=1
 #
 # Each target fuzzes a copy of its seed corpus (Tests/Fuzz/Corpus/TARGET) in a temporary directory, so the
 # repository's corpus never grows by itself; the directory, with the logs and any crash inputs, is printed at the
@@ -21,13 +22,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
 seconds=120
 runs=""
 targets=()
+extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) [ $# -ge 2 ] || usage; seconds="$2"; shift 2 ;;
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
         --brief) seconds=20; runs=20000; shift ;;
         -h|--help) usage ;;
         json|requests|expressions|dataplane) targets+=("$1"); shift ;;
+        --) shift; extra=("$@"); break ;;
         *) echo "unknown argument: $1" >&2; usage ;;
     esac
 done
@@ -83,6 +86,7 @@ for target in "${targets[@]}"; do
     flags=(-max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048 -timeout=10
         -dict=Tests/Fuzz/dynamodb.dict -artifact_prefix="$dir/crashes/" -print_final_stats=1)
     [ -n "$runs" ] && flags+=(-runs="$runs")
+    flags+=(${extra[@]+"${extra[@]}"})
     timeout $((seconds + 300)) "$bin/fuzz-$target" "${flags[@]}" "$dir/corpus" >"$dir/log" 2>&1
     status=$?
     # libFuzzer ends a clean run with "Done N runs in S second(s)"; after a crash only its final stats say.
@@ -98,9 +102,12 @@ for target in "${targets[@]}"; do
         failed=1
         echo "fuzz-$target: CRASHED (exit $status) after ${executed:-?} inputs (${per_second:-?}/s)"
         for crash in "${crashes[@]}"; do echo "  input: $crash"; done
-        # The finding itself: the sanitizer's or the runtime's message and the top of the stack.
-        grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer)|Fatal error|fuzz invariant' "$dir/log" | sed 's/^/  /'
-        grep -m8 -E '^ *#[0-9]+ ' "$dir/log" | sed 's/^/  /'
+        # The finding itself: the runtime's or the sanitizer's message, and the top of the stack without the
+        # frames of libFuzzer, the sanitizers and libc, demangled.
+        grep -m1 -E 'Fatal error|ERROR: (AddressSanitizer|libFuzzer)' "$dir/log" | sed 's/^/  /'
+        grep -E '^ *#[0-9]+ ' "$dir/log" \
+            | grep -vE ' in (fuzzer::|__sanitizer|__asan|__lsan|__interceptor)|libc\.so|_start' \
+            | head -8 | swift demangle --simplified | sed 's/^/  /'
         echo "  log: $dir/log"
     fi
 done

@@ -6,8 +6,8 @@ seeds are the bytes the AWS SDK really sends and a DynamoDB-compatible server re
 
     requests/     request bodies (request-<call>.json) and answer bodies (response-<call>.json)
     json/         a few of those bodies, plus JSON edge cases written here
-    dataplane/    whole HTTP/1.1 requests as boto3 sent them, plus pipelined, 100-continue, chunked and HTTP/1.0
-                  variants
+    dataplane/    whole HTTP/1.1 requests as boto3 sent them, plus pipelined, 100-continue, chunked, HTTP/1.0 and
+                  client-authentication variants
     expressions/  `expression NUL names NUL item` inputs: the projections, key conditions and PartiQL statements
                   of the calls, plus cases written here
 
@@ -376,6 +376,13 @@ def derive(out: dict[str, dict[str, bytes]]) -> None:
     out["dataplane"]["connection-close-GetItem.http"] = with_header(raw["GetItem"], "Connection: close")
     out["dataplane"]["too-large-PutItem.http"] = raw["PutItem"].replace(
         b"Content-Length: ", b"Content-Length: 9", 1)
+    # The fuzz target's proxy with client authentication (DataPlaneFuzz.swift) takes inputs with this header; it
+    # is not signed, so the seeds' signatures still verify.
+    for name in ["GetItem", "PutItem", "BatchGetItem", "Query", "TransactWriteItems", "ExecuteStatement-select",
+                 "CreateTable-users", "DescribeStream"]:
+        out["dataplane"][f"client-auth-{name}.http"] = with_header(raw[name], "X-Fuzz-Client-Auth: 1")
+    out["dataplane"]["client-auth-pipelined-PutItem-GetItem.http"] = with_header(
+        raw["PutItem"], "X-Fuzz-Client-Auth: 1") + raw["GetItem"]
 
     # json: bodies of every shape, and what JSON allows that SDKs rarely send.
     for name in ["request-PutItem.json", "request-BatchGetItem.json", "request-Query.json",

@@ -1,3 +1,4 @@
+import AWSAuth
 import DynamoWire
 import Logging
 import NIOCore
@@ -16,18 +17,38 @@ import Proxy
 /// bootstrap and `HTTPListener.dataPlane`, in that order, without TLS) in front of a `DynamoProxy` whose storage
 /// server answers at once, on an `EmbeddedChannel`. Nothing touches a socket.
 ///
+/// An input that holds `X-Fuzz-Client-Auth:` anywhere goes to a proxy that authenticates clients
+/// (`--client-auth sigv4`) instead: one client, key `testing`, limited to some tables and to item writes, with the
+/// clock at the date the seeds were signed, so that the seeds' signatures verify and mutations explore the
+/// verifier's refusals and the access rules.
+///
 /// Invariants checked, besides not crashing: what the connection writes is a sequence of whole HTTP responses,
 /// each (but 100 Continue) framed by exactly one Content-Length and no Transfer-Encoding, with a body that matches
 /// its x-amz-crc32; and the caches pass their own validation after every input.
 package enum DataPlaneFuzz {
     /// One proxy for the whole run, flushed before each input so that every input starts from empty caches and a
     /// crash replays from its input alone. Small caches keep memory flat.
-    static let proxy = DynamoProxy(
+    static let proxy = DynamoProxy(storage: EchoStorage(), configuration: configuration, logger: logger)
+
+    static let configuration = ProxyConfiguration(
+        itemCacheBytes: 1 << 20, maxItemEntryBytes: 64 << 10, shards: 1, queryCacheBytes: 1 << 20,
+        maxQueryEntryBytes: 64 << 10)
+
+    static let logger = Logger(label: "fuzz-dataplane", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// The same with client authentication. Signatures carry wall-clock dates: this one is the seeds'
+    /// (20240102T030405Z, see Corpus/capture.py).
+    static let authenticatingProxy = DynamoProxy(
         storage: EchoStorage(),
-        configuration: ProxyConfiguration(
-            itemCacheBytes: 1 << 20, maxItemEntryBytes: 64 << 10, shards: 1, queryCacheBytes: 1 << 20,
-            maxQueryEntryBytes: 64 << 10),
-        logger: Logger(label: "fuzz-dataplane", factory: { _ in SwiftLogNoOpLogHandler() })
+        configuration: configuration,
+        logger: logger,
+        authenticator: ClientAuthenticator(
+            clients: ClientCredentials(identities: [
+                ClientIdentity(
+                    name: "fuzz", accessKeyID: "testing", secretAccessKey: "testing",
+                    tables: [TablePattern("users"), TablePattern("ev*")], access: .readwrite)
+            ]),
+            wallClock: { 1_704_164_645 })
     )
 
     /// Small, so that refusing a body too large is reachable within -max_len.
@@ -37,6 +58,7 @@ package enum DataPlaneFuzz {
 
     package static func run(_ bytes: UnsafeRawBufferPointer) {
         #if DEBUG || FUZZING
+            let proxy = contains(bytes, "X-Fuzz-Client-Auth:") ? authenticatingProxy : proxy
             proxy.flush(table: nil)
             let channel = EmbeddedChannel()
             // The embedded loop's clock stands still, so the timers are armed but never fire.
@@ -118,6 +140,10 @@ package enum DataPlaneFuzz {
                 start += length
             }
         }
+    }
+
+    private static func contains(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
+        find(Array(text.utf8), in: bytes) != nil
     }
 
     private static func find(_ needle: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int? {
