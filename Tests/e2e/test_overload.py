@@ -113,7 +113,9 @@ def test_thousands_of_half_sent_heads_are_closed_within_the_header_timeout_while
         during = statistics.median(hit_latencies(500))
         print(f"slowloris: {count} half-sent heads opened in {opened:.1f} s; hit median "
               f"{before * 1e3:.3f} ms before, {during * 1e3:.3f} ms with them open")
-        assert during <= 3 * before + 0.002, f"hits slowed from {before * 1e3:.3f} ms to {during * 1e3:.3f} ms"
+        # Loose enough for a busy machine (6 ms against 1 ms was seen with a build and two CPU hogs beside it); a
+        # proxy that stalls on the held connections takes seconds.
+        assert during <= 10 * before + 0.02, f"hits slowed from {before * 1e3:.3f} ms to {during * 1e3:.3f} ms"
 
         # Every one is closed by the proxy, none long after the header timeout (generous for a busy machine).
         selector = selectors.DefaultSelector()
@@ -136,7 +138,7 @@ def test_thousands_of_half_sent_heads_are_closed_within_the_header_timeout_while
         metrics = admin_request(p.admin_port, "GET", "/metrics").body.decode()
         timed_out = re.search(r'dynamocache_client_timeouts_total\{kind="header"\} (\d+)', metrics)
         assert timed_out and int(timed_out.group(1)) == count, timed_out
-        assert statistics.median(hit_latencies(100)) <= 3 * before + 0.002
+        assert statistics.median(hit_latencies(100)) <= 10 * before + 0.02
     finally:
         for s in held:
             s.close()
