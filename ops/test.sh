@@ -12,7 +12,7 @@ ops/check-config.sh "$(swift build --show-bin-path)/dynamo-cache"   # the exampl
 swift test
 for target in json requests expressions dataplane; do   # each seed corpus replays through its target, plainly built
   swift build --product "fuzz-$target" >/dev/null
-  "$(swift build --show-bin-path)/fuzz-$target" "Tests/Fuzz/Corpus/$target"
+  SWIFT_BACKTRACE=enable=no "$(swift build --show-bin-path)/fuzz-$target" "Tests/Fuzz/Corpus/$target"  # no hang on a crash
 done
 ops/fuzz.sh --brief   # libFuzzer with AddressSanitizer: each target 20 s or 20,000 inputs (ops/fuzz.sh for longer)
 (cd Benchmarks && swift test)   # the hit-ratio simulator's own tests (the Benchmarks package builds apart)
