@@ -1,4 +1,5 @@
 import AWSAuth
+import DynamoWire
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -42,7 +43,8 @@ package struct BenchConfiguration: Sendable {
         if targets.isEmpty { return "at least one --target is needed" }
         if Set(targets.map(\.name)).count != targets.count { return "target names must differ" }
         if workloads.isEmpty { return "at least one --workload is needed" }
-        if !Dataset.isValidTableName(dataset.table) {
+        // Refused before a request is built, so table names never need escaping in the JSON bodies.
+        if !TableName.isValid(dataset.table) {
             return "table name \(dataset.table) is not one DynamoDB accepts ([a-zA-Z0-9_.-], 3 to 255 characters)"
         }
         if dataset.items < 1 || dataset.itemBytes < 1 || dataset.partitionSize < 1 {

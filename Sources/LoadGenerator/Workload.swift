@@ -1,4 +1,3 @@
-import DynamoWire
 import Synchronization
 
 /// The benchmark table: `items` items of about `itemBytes` bytes, `partitionSize` items per partition key.
@@ -18,10 +17,6 @@ package struct Dataset: Sendable, Equatable {
     }
 
     package var partitions: Int { (items + partitionSize - 1) / partitionSize }
-
-    /// Table names DynamoDB accepts; anything else is refused before a request is built, so names never need
-    /// escaping in the JSON bodies.
-    package static func isValidTableName(_ name: String) -> Bool { TableName.isValid(name) }
 
     func partitionKey(_ partition: Int) -> String {
         let digits = String(partition)

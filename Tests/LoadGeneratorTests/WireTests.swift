@@ -1,3 +1,4 @@
+import DynamoWire
 import Foundation
 import NIOCore
 import Testing
@@ -162,6 +163,6 @@ import Testing
         #expect(dataset.payload(stamp: 0xABC).utf8.count == 980)
         #expect(dataset.payload(stamp: 0xABC).hasPrefix("0000000000000abc"))
         #expect(
-            !Dataset.isValidTableName("a b") && !Dataset.isValidTableName("ab") && Dataset.isValidTableName("t.a-b_c"))
+            !TableName.isValid("a b") && !TableName.isValid("ab") && TableName.isValid("t.a-b_c"))
     }
 }
