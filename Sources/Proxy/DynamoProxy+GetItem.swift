@@ -127,7 +127,7 @@ extension DynamoProxy {
                 return self.response(for: answer).marked(.miss)
             }
             let entry = self.storeFill(
-                upstream.body,
+                upstream,
                 parsed: parsed,
                 exact: ConsumedCapacityRequest(
                     returnConsumedCapacity: request.returnConsumedCapacity,
@@ -165,9 +165,10 @@ extension DynamoProxy {
     }
 
     /// Stores a fetched item (or its absence). `exact` says the upstream body is exactly `{"Item":...}` or `{}`
-    /// (no consumed capacity was asked), so it is kept byte for byte; otherwise the item is cut out of it.
+    /// (no consumed capacity was asked), so it is kept byte for byte, with the checksum `send` already verified;
+    /// otherwise the item is cut out of it.
     private func storeFill(
-        _ body: ByteBuffer,
+        _ upstream: StorageResponse,
         parsed: GetItemResponse,
         exact: Bool,
         namespace: Namespace,
@@ -177,10 +178,15 @@ extension DynamoProxy {
     ) -> ItemEntry {
         let entry: ItemEntry
         let now = clock()
+        let body = upstream.body
         if exact {
+            // Verified by `isIntact` unless the body was compressed (then the proxy would not have parsed it).
+            let verified =
+                upstream.head.headers.contains(name: "content-encoding")
+                ? nil : upstream.head.headers.first(name: "x-amz-crc32").flatMap(UInt32.init).map(String.init)
             entry = ItemEntry.copying(
                 namespace: namespace, incarnation: incarnation, body: body, itemRange: parsed.itemRange,
-                storedAt: now)
+                storedAt: now, checksum: verified)
         } else {
             entry = ItemEntry(
                 namespace: namespace,

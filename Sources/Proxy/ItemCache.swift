@@ -58,30 +58,33 @@ final class ItemEntry: Sendable {
     /// buffer alive and make the charged weight a lie (see ``copying(namespace:body:itemRange:)``).
     private init(
         namespace: Namespace, incarnation: TableIncarnation, body: ByteBuffer, itemRange: Range<Int>?,
-        storedAt: UInt64
+        storedAt: UInt64, checksum: String? = nil
     ) {
         self.namespace = namespace
         self.storedAt = storedAt
         self.incarnation = incarnation
         self.body = body
         self.itemRange = itemRange
-        checksum = String(CRC32.checksum(body))
+        self.checksum = checksum ?? String(CRC32.checksum(body))
     }
 
     /// An entry whose body is a copy of `body` (e.g. an upstream answer that is exactly `{"Item":...}` or `{}`).
+    /// `checksum`: the body's `x-amz-crc32` when it is already known to match (the proxy checked the answer's).
     static func copying(
         namespace: Namespace,
         incarnation: TableIncarnation,
         body: ByteBuffer,
         itemRange: Range<Int>?,
-        storedAt: UInt64
+        storedAt: UInt64,
+        checksum: String? = nil
     ) -> ItemEntry {
         ItemEntry(
             namespace: namespace,
             incarnation: incarnation,
             body: ByteBuffer(bytes: body.readableBytesView),
             itemRange: itemRange,
-            storedAt: storedAt
+            storedAt: storedAt,
+            checksum: checksum
         )
     }
 
