@@ -22,34 +22,19 @@ import json
 import os
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Benchmarks/, for benchsupport
+from benchsupport import free_port, get, metric_sum, rss_bytes, wait_port  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOT = json.dumps({"TableName": "hot-table", "Key": {"pk": {"S": "hot"}}}).encode()
 HOT_ITEM = json.dumps({"Item": {"pk": {"S": "hot"}, "v": {"S": "x" * 400}}}).encode()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 async def stalled_server(port):
@@ -81,16 +66,12 @@ async def stalled_server(port):
 
 
 def metric(admin, name, labels=""):
-    """The sum of the series of `name` whose labels contain `labels`."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10).read().decode()
-    return sum(float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? ([0-9.e+]+)$", text, re.M)
-               if labels in (m.group(1) or ""))
+    return metric_sum(get(f"http://127.0.0.1:{admin}/metrics"), name, labels)
 
 
 def memory(pid, admin):
-    rss = next(int(line.split()[1]) * 1024 for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:"))
-    stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{admin}/stats", timeout=10))
-    return rss, stats["memory"]["allocated_bytes"] or 0
+    stats = json.loads(get(f"http://127.0.0.1:{admin}/stats"))
+    return rss_bytes(pid), stats["memory"]["allocated_bytes"] or 0
 
 
 def main():
@@ -185,11 +166,13 @@ def main():
           f"{max(s[2] for s in samples):.0f}")
     print(f"hot-key hits: p50 {ms(before, 50):.3f} ms / p99 {ms(before, 99):.3f} ms before; "
           f"p50 {ms(during, 50):.3f} ms / p99 {ms(during, 99):.3f} ms during the flood ({len(during)} reads)")
-    half = len(samples) // 2
+    # A short flood may give one sample only: it then stands for both halves.
+    half = max(1, len(samples) // 2)
+    halves = (samples[:half], samples[half:] or samples[-1:])
     for index, name in ((0, "RSS"), (1, "jemalloc allocated")):
-        print(f"{name}: {mem_before[index] / mib:.1f} MiB before; at most "
-              f"{max(s[index] for s in samples[:half]) / mib:.1f} MiB in the flood's first half, "
-              f"{max(s[index] for s in samples[half:]) / mib:.1f} MiB in its second; {mem_after[index] / mib:.1f} MiB after")
+        first, second = (max(s[index] for s in part) / mib for part in halves)
+        print(f"{name}: {mem_before[index] / mib:.1f} MiB before; at most {first:.1f} MiB in the flood's first half, "
+              f"{second:.1f} MiB in its second; {mem_after[index] / mib:.1f} MiB after")
 
 
 if __name__ == "__main__":

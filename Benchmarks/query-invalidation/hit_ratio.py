@@ -8,24 +8,11 @@ x-dynamo-cache header. A benchmark, not a test.
   Benchmarks/query-invalidation/hit_ratio.py --bin table=/path/a --bin partition=/path/b \\
       --partitions 100 --ops 3000 --dist zipf
 """
-import argparse, bisect, os, random, signal, socket, subprocess, sys, time
+import argparse, bisect, os, random, signal, subprocess, sys
 import boto3, botocore.config
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Benchmarks/, for benchsupport
+from benchsupport import free_port, wait_port  # noqa: E402
 
 
 def run(binary, args):

@@ -22,54 +22,16 @@ pin), then:
 import argparse
 import json
 import os
-import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Benchmarks/, for benchsupport
+from benchsupport import free_port, get, metric_sum, rss_bytes, wait_port  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def get(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
-
-
-def counter(metrics, name, labels=""):
-    """The sum of every series of `name` whose labels contain `labels`."""
-    total = 0.0
-    for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? ([0-9.e+]+)$", metrics, re.M):
-        if labels in (m.group(1) or ""):
-            total += float(m.group(2))
-    return total
-
-
-def rss_bytes(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def main():
@@ -132,7 +94,7 @@ def main():
               f"for {args.minutes:g} min")
         # Counted before the soak: what the peak run and the table's preparation did is not the soak's.
         baseline = get(f"http://127.0.0.1:{admin_port}/metrics")
-        base = {name: counter(baseline, f"dynamocache_{name}_total")
+        base = {name: metric_sum(baseline, f"dynamocache_{name}_total")
                 for name in ("requests", "requests_failed", "fail_open", "upstream_errors")}
         duration = f"{int(args.minutes * 60)}s"
         runs = [bench(["--workload", "mix-95-5", "--rate", f"{rate * 0.95:.0f}", "--duration", duration,
@@ -155,10 +117,10 @@ def main():
             p99s = [s["p99_ms"] for s in recent if s.get("p99_ms") is not None]
             sample = {
                 "t": round(now, 1), "rss": rss_bytes(proxy.pid), "allocated": stats["memory"]["allocated_bytes"],
-                "requests": counter(metrics, "dynamocache_requests_total") - base["requests"],
-                "failed": counter(metrics, "dynamocache_requests_failed_total") - base["requests_failed"],
-                "failOpen": counter(metrics, "dynamocache_fail_open_total") - base["fail_open"],
-                "upstreamErrors": counter(metrics, "dynamocache_upstream_errors_total") - base["upstream_errors"],
+                "requests": metric_sum(metrics, "dynamocache_requests_total") - base["requests"],
+                "failed": metric_sum(metrics, "dynamocache_requests_failed_total") - base["requests_failed"],
+                "failOpen": metric_sum(metrics, "dynamocache_fail_open_total") - base["fail_open"],
+                "upstreamErrors": metric_sum(metrics, "dynamocache_upstream_errors_total") - base["upstream_errors"],
                 "p99Ms": max(p99s) if p99s else None,
             }
             previous = previous or {"requests": 0, "t": 0}

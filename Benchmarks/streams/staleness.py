@@ -16,7 +16,6 @@ Starts moto_server and three proxy nodes (`--streams auto`) on free loopback por
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,21 +24,8 @@ import urllib.request
 import boto3
 import botocore.config
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Benchmarks/, for benchsupport
+from benchsupport import free_port, wait_port  # noqa: E402
 
 
 def cpu_seconds(pid):
