@@ -72,3 +72,6 @@ def test_table_policies_in_front_of_moto(binary, motos, log_dir):
         assert verdicts(sessions) == ["miss", "hit", "hit"]
     finally:
         p.stop()
+        # moto B is the main proxy's server; the pair's tests compare its tables with moto A's.
+        for table in (audit, sessions):
+            direct.delete_table(TableName=table)
