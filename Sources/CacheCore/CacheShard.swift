@@ -1,5 +1,6 @@
-/// One lock stripe of a ``CacheStore``: a hash map onto an array of records threaded on an intrusive LRU list.
-/// Always accessed under its shard's Mutex. See the design note in CacheStore.swift.
+/// One lock stripe of a ``CacheStore``: a hash map onto an array of records threaded on two intrusive FIFO
+/// queues (S3-FIFO's small and main), with a ghost of keys recently evicted from the small one. Always accessed
+/// under its shard's Mutex. See the design note in CacheStore.swift.
 @usableFromInline
 struct CacheShard<Key: CacheKey, Value: Sendable> {
     @usableFromInline
@@ -11,19 +12,46 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         @usableFromInline var charge: Int
         @usableFromInline var expiresAt: UInt64
         @usableFromInline var version: UInt64
+        /// Newer neighbour in its queue (towards the head).
         @usableFromInline var prev: Int32
+        /// Older neighbour in its queue (towards the tail).
         @usableFromInline var next: Int32
+        @usableFromInline var queue: Queue
+        /// Reads since it entered its queue or was last passed over by eviction, capped at 3 (two bits).
+        @usableFromInline var frequency: UInt8
 
         @inlinable
-        init(key: Key, value: Value?, charge: Int, expiresAt: UInt64, version: UInt64, prev: Int32, next: Int32) {
+        init(key: Key, value: Value?, charge: Int, expiresAt: UInt64, version: UInt64, queue: Queue) {
             self.key = key
             self.value = value
             self.charge = charge
             self.expiresAt = expiresAt
             self.version = version
-            self.prev = prev
-            self.next = next
+            self.prev = CacheShard.none
+            self.next = CacheShard.none
+            self.queue = queue
+            self.frequency = 0
         }
+    }
+
+    @usableFromInline
+    enum Queue: UInt8, Sendable {
+        /// Where new keys enter: a key not read again before it reaches the tail is evicted after one pass.
+        case small
+        /// Keys read at least twice: a pass over the tail costs a read credit before it evicts.
+        case main
+    }
+
+    /// A queue's ends; links live in the records.
+    @usableFromInline
+    struct Ends: Sendable {
+        /// Newest.
+        @usableFromInline var head: Int32 = CacheShard.none
+        /// Oldest: examined first by eviction.
+        @usableFromInline var tail: Int32 = CacheShard.none
+        /// Bytes charged for the records in it.
+        @usableFromInline var bytes = 0
+        @usableFromInline init() {}
     }
 
     @inlinable static var none: Int32 { -1 }
@@ -31,10 +59,11 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
     @usableFromInline var index: [Key: Int32] = [:]
     @usableFromInline var records: [Record?] = []
     @usableFromInline var freeSlots: [Int32] = []
-    /// Most recently used.
-    @usableFromInline var head: Int32 = none
-    /// Least recently used: evicted first.
-    @usableFromInline var tail: Int32 = none
+    @usableFromInline var small = Ends()
+    @usableFromInline var main = Ends()
+    /// The small queue's share of the budget: past it, eviction takes from the small queue first.
+    @usableFromInline let smallCapacity: Int
+    @usableFromInline var ghost = GhostQueue()
     @usableFromInline var nextVersion: UInt64 = 1
     @usableFromInline var sweepCursor = 0
     @usableFromInline let overhead: Int
@@ -47,6 +76,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         self.maxEntryBytes = maxEntryBytes
         stats = CacheStoreStats()
         stats.capacityBytes = capacityBytes
+        smallCapacity = capacityBytes / 10
     }
 
     // MARK: Operations
@@ -55,7 +85,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         if let slot = index[key], let value = records[Int(slot)]!.value {
             if records[Int(slot)]!.expiresAt > now, !discards(value) {
                 stats.hits += 1
-                moveToFront(slot)
+                touch(slot)
                 return value
             }
             reclaim(slot, now: now)
@@ -75,7 +105,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
             if let value = record.value, record.expiresAt <= now || discards(value) {
                 reclaim(slot, now: now)
             } else {
-                moveToFront(slot)
+                touch(slot)
                 if let value = record.value, accept(value) {
                     stats.hits += 1
                     return .hit(value)
@@ -160,8 +190,9 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         index.removeAll()
         records.removeAll()
         freeSlots.removeAll()
-        head = Self.none
-        tail = Self.none
+        small = Ends()
+        main = Ends()
+        ghost = GhostQueue()
         sweepCursor = 0
         stats = kept
         stats.invalidations += kept.entries
@@ -183,7 +214,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         }
     }
 
-    // MARK: Records and the LRU list
+    // MARK: Records and the queues
 
     @discardableResult
     @inlinable mutating func bumpVersion(_ slot: Int32) -> UInt64 {
@@ -191,6 +222,12 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         nextVersion += 1
         records[Int(slot)]!.version = version
         return version
+    }
+
+    /// A read of a stored record: one more read credit, nothing moved (S3-FIFO's hit).
+    @inlinable mutating func touch(_ slot: Int32) {
+        let frequency = records[Int(slot)]!.frequency
+        if frequency < 3 { records[Int(slot)]!.frequency = frequency + 1 }
     }
 
     /// Puts a value into an existing record, charging its weight; refuses values over the entry limit.
@@ -205,25 +242,22 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         let old = records[Int(slot)]!
         if old.value == nil { stats.entries += 1 }
         stats.bytes += charge - old.charge
+        addBytes(charge - old.charge, to: old.queue)
         records[Int(slot)]!.value = value
         records[Int(slot)]!.charge = charge
         records[Int(slot)]!.expiresAt = expiresAt
         stats.insertions += 1
-        moveToFront(slot)
         evictToCapacity(keeping: slot)
         return true
     }
 
+    /// A new record (a lease or a write's): into main if the ghost remembers the key, else into small.
     @inlinable mutating func insert(_ key: Key, value: Value?, charge: Int, expiresAt: UInt64) -> Int32 {
+        let queue: Queue = ghost.remove(key.stripeHash) ? .main : .small
+        // Room first, then the record, as S3-FIFO does: what eviction passes over goes to the head ahead of it.
+        evictToCapacity(incoming: charge, keeping: Self.none)
         let record = Record(
-            key: key,
-            value: value,
-            charge: charge,
-            expiresAt: expiresAt,
-            version: nextVersion,
-            prev: Self.none,
-            next: Self.none
-        )
+            key: key, value: value, charge: charge, expiresAt: expiresAt, version: nextVersion, queue: queue)
         nextVersion += 1
         let slot: Int32
         if let free = freeSlots.popLast() {
@@ -236,22 +270,85 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         index[key] = slot
         stats.bytes += charge
         if value != nil { stats.entries += 1 }
-        linkAtFront(slot)
-        evictToCapacity(keeping: slot)
+        linkAtHead(slot)
         return slot
     }
 
-    @inlinable mutating func evictToCapacity(keeping kept: Int32) {
-        while stats.bytes > stats.capacityBytes, tail != Self.none {
-            let victim = tail == kept ? records[Int(tail)]!.prev : tail
-            guard victim != Self.none else { break }
-            let record = records[Int(victim)]!
-            if record.value != nil {
-                stats.evictions += 1
-                stats.evictedBytes += record.charge
-            }
-            remove(victim)
+    /// Evicts until the budget holds `incoming` more bytes, never `kept` (a record whose charge just grew).
+    /// Stops if nothing else is left.
+    @inlinable mutating func evictToCapacity(incoming: Int = 0, keeping kept: Int32) {
+        while stats.bytes + incoming > stats.capacityBytes {
+            let fromSmall =
+                bytes(of: .small, besides: kept) >= smallCapacity || candidate(main.tail, besides: kept) == Self.none
+            if fromSmall ? evictFromSmall(keeping: kept) : evictFromMain(keeping: kept) { continue }
+            // The preferred queue held only `kept`; the other may still have a victim.
+            guard fromSmall ? evictFromMain(keeping: kept) : evictFromSmall(keeping: kept) else { break }
         }
+    }
+
+    /// Bytes charged in a queue, not counting `kept`: the policy decides as if the record being stored were not in
+    /// yet, as S3-FIFO evicts before it inserts.
+    @inlinable func bytes(of queue: Queue, besides kept: Int32) -> Int {
+        let held = queue == .small ? small.bytes : main.bytes
+        guard kept != Self.none, let record = records[Int(kept)], record.queue == queue else { return held }
+        return held - record.charge
+    }
+
+    /// The oldest record of a queue other than `kept`: its tail, or the one just newer when the tail is `kept`.
+    @inlinable func candidate(_ tail: Int32, besides kept: Int32) -> Int32 {
+        tail != Self.none && tail == kept ? records[Int(tail)]!.prev : tail
+    }
+
+    /// Takes the small queue's oldest records: one read again moves to main (which may evict there), one not read
+    /// is evicted and remembered by the ghost. Returns whether a record left the cache.
+    @inlinable mutating func evictFromSmall(keeping kept: Int32) -> Bool {
+        while true {
+            let slot = candidate(small.tail, besides: kept)
+            guard slot != Self.none else { return false }
+            guard records[Int(slot)]!.frequency == 0 else {
+                unlink(slot)
+                records[Int(slot)]!.queue = .main
+                records[Int(slot)]!.frequency = 0
+                linkAtHead(slot)
+                if bytes(of: .main, besides: kept) > stats.capacityBytes - smallCapacity,
+                    evictFromMain(keeping: kept)
+                {
+                    return true
+                }
+                continue
+            }
+            // As many keys as the cache holds besides this record and `kept`.
+            ghost.insert(records[Int(slot)]!.key.stripeHash, limit: max(index.count - (kept == Self.none ? 1 : 2), 1))
+            evict(slot)
+            return true
+        }
+    }
+
+    /// Takes main's oldest records: one with read credit spends one and goes back to the head, one without is
+    /// evicted. Terminates: every pass over a record lowers its credit. Returns whether a record left the cache.
+    @inlinable mutating func evictFromMain(keeping kept: Int32) -> Bool {
+        while true {
+            let slot = candidate(main.tail, besides: kept)
+            guard slot != Self.none else { return false }
+            let frequency = records[Int(slot)]!.frequency
+            guard frequency == 0 else {
+                records[Int(slot)]!.frequency = frequency - 1
+                unlink(slot)
+                linkAtHead(slot)
+                continue
+            }
+            evict(slot)
+            return true
+        }
+    }
+
+    @inlinable mutating func evict(_ slot: Int32) {
+        let record = records[Int(slot)]!
+        if record.value != nil {
+            stats.evictions += 1
+            stats.evictedBytes += record.charge
+        }
+        remove(slot)
     }
 
     /// Removes a stored value that may no longer be served: expired, or discarded by its owner (counted as an
@@ -275,25 +372,34 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         if record.value != nil { stats.entries -= 1 }
     }
 
-    @inlinable mutating func linkAtFront(_ slot: Int32) {
+    @inlinable mutating func addBytes(_ delta: Int, to queue: Queue) {
+        switch queue {
+        case .small: small.bytes += delta
+        case .main: main.bytes += delta
+        }
+    }
+
+    /// Links a record at the head of the queue it names, and charges that queue.
+    @inlinable mutating func linkAtHead(_ slot: Int32) {
+        let record = records[Int(slot)]!
+        var ends = record.queue == .small ? small : main
         records[Int(slot)]!.prev = Self.none
-        records[Int(slot)]!.next = head
-        if head != Self.none { records[Int(head)]!.prev = slot }
-        head = slot
-        if tail == Self.none { tail = slot }
+        records[Int(slot)]!.next = ends.head
+        if ends.head != Self.none { records[Int(ends.head)]!.prev = slot }
+        ends.head = slot
+        if ends.tail == Self.none { ends.tail = slot }
+        ends.bytes += record.charge
+        if record.queue == .small { small = ends } else { main = ends }
     }
 
+    /// Unlinks a record from its queue, and takes its charge off that queue.
     @inlinable mutating func unlink(_ slot: Int32) {
-        let prev = records[Int(slot)]!.prev
-        let next = records[Int(slot)]!.next
-        if prev != Self.none { records[Int(prev)]!.next = next } else { head = next }
-        if next != Self.none { records[Int(next)]!.prev = prev } else { tail = prev }
-    }
-
-    @inlinable mutating func moveToFront(_ slot: Int32) {
-        guard head != slot else { return }
-        unlink(slot)
-        linkAtFront(slot)
+        let record = records[Int(slot)]!
+        var ends = record.queue == .small ? small : main
+        if record.prev != Self.none { records[Int(record.prev)]!.next = record.next } else { ends.head = record.next }
+        if record.next != Self.none { records[Int(record.next)]!.prev = record.prev } else { ends.tail = record.prev }
+        ends.bytes -= record.charge
+        if record.queue == .small { small = ends } else { main = ends }
     }
 
     // MARK: Invariants
@@ -304,28 +410,37 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         var count = 0
         var bytes = 0
         var entries = 0
-        var previous = Self.none
-        var slot = head
-        while slot != Self.none {
-            guard let record = records[Int(slot)] else {
-                problems.append("list reaches free slot \(slot)")
-                break
+        for (queue, ends) in [(Queue.small, small), (Queue.main, main)] {
+            var queueBytes = 0
+            var previous = Self.none
+            var slot = ends.head
+            while slot != Self.none {
+                guard let record = records[Int(slot)] else {
+                    problems.append("\(queue) reaches free slot \(slot)")
+                    break
+                }
+                if record.queue != queue { problems.append("slot \(slot) is in \(queue) but says \(record.queue)") }
+                if record.prev != previous { problems.append("slot \(slot): prev \(record.prev) != \(previous)") }
+                if index[record.key] != slot { problems.append("slot \(slot): index does not point back") }
+                if record.version >= nextVersion { problems.append("slot \(slot): version from the future") }
+                if record.frequency > 3 { problems.append("slot \(slot): frequency \(record.frequency) over 3") }
+                count += 1
+                bytes += record.charge
+                queueBytes += record.charge
+                if record.value != nil { entries += 1 }
+                previous = slot
+                slot = record.next
+                if count > records.count {
+                    problems.append("\(queue) has a cycle")
+                    return problems
+                }
             }
-            if record.prev != previous { problems.append("slot \(slot): prev \(record.prev) != \(previous)") }
-            if index[record.key] != slot { problems.append("slot \(slot): index does not point back") }
-            if record.version >= nextVersion { problems.append("slot \(slot): version from the future") }
-            count += 1
-            bytes += record.charge
-            if record.value != nil { entries += 1 }
-            previous = slot
-            slot = record.next
-            if count > records.count {
-                problems.append("list has a cycle")
-                break
+            if previous != ends.tail { problems.append("\(queue) tail \(ends.tail) is not its last slot \(previous)") }
+            if queueBytes != ends.bytes {
+                problems.append("\(queue) holds \(queueBytes) bytes, accounted \(ends.bytes)")
             }
         }
-        if previous != tail { problems.append("tail \(tail) is not the list's last slot \(previous)") }
-        if count != index.count { problems.append("list length \(count) != index count \(index.count)") }
+        if count != index.count { problems.append("queues hold \(count) records != index count \(index.count)") }
         if count + freeSlots.count != records.count {
             problems.append("slots leak: \(count) + \(freeSlots.count) != \(records.count)")
         }
@@ -334,6 +449,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         if stats.bytes > stats.capacityBytes {
             problems.append("bytes \(stats.bytes) over capacity \(stats.capacityBytes)")
         }
+        problems += ghost.validate()
         return problems
     }
 }

@@ -2,7 +2,13 @@
 //
 // What it guarantees
 // - Bounded: the bytes charged for entries (their own weight plus a fixed per-entry overhead) never exceed the
-//   budget after an operation returns; each shard holds budget / shardCount and evicts from its LRU tail.
+//   budget after an operation returns; each shard holds budget / shardCount.
+// - Evicts by S3-FIFO (Yang et al., SOSP '23), chosen in the hit-ratio simulator over LRU, SIEVE and W-TinyLFU
+//   (Benchmarks/Sources/HitRatioSimulator): a new key enters a small FIFO (10% of the bytes); one not read again
+//   before it reaches the tail is evicted and its fingerprint kept in a ghost FIFO, so a one-pass scan cannot
+//   flush the hot set; one read again moves to the main FIFO, which gives each record a second pass per read
+//   credit (up to 3) before evicting it. A key the ghost remembers enters main directly. A hit only raises the
+//   record's 2-bit credit: it relinks nothing, so a read writes no list state other keys share.
 // - Never serves an expired entry: `get` checks the expiry it reads (TTL counted from insertion; a hit does not
 //   extend it); `sweep` reclaims expired entries incrementally.
 // - A fill never overwrites newer data. Every key's record carries a version drawn from its shard's counter,
@@ -85,7 +91,7 @@ public struct CacheStoreStats: Sendable, Equatable {
     public var rejectedTooLarge = 0
 }
 
-/// A bounded, lock-striped LRU store with TTL and versioned fills. See the design note at the top of the file.
+/// A bounded, lock-striped S3-FIFO store with TTL and versioned fills. See the design note at the top of the file.
 public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
     /// Each shard's Mutex lives in its own object: Mutex is not copyable, so it cannot sit in an array itself.
     @usableFromInline

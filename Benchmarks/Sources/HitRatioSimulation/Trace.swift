@@ -46,12 +46,18 @@ package struct TraceSpec: Sendable, Hashable {
     package var periodicScan: Bool
     /// Fraction of the Zipf accesses that are writes.
     package var writeFraction: Double
+    /// Every `accesses / 20` accesses the popular keys move to fresh ids (`keys / 20` further on): yesterday's
+    /// hot set goes cold at once, which favours recency over frequency.
+    package var shifting: Bool
 
-    package init(name: String, theta: Double, periodicScan: Bool = false, writeFraction: Double = 0) {
+    package init(
+        name: String, theta: Double, periodicScan: Bool = false, writeFraction: Double = 0, shifting: Bool = false
+    ) {
         self.name = name
         self.theta = theta
         self.periodicScan = periodicScan
         self.writeFraction = writeFraction
+        self.shifting = shifting
     }
 
     /// The standard set the simulator reports.
@@ -62,6 +68,7 @@ package struct TraceSpec: Sendable, Hashable {
         TraceSpec(name: "zipf-1.20", theta: 1.2),
         TraceSpec(name: "zipf-0.99+scan", theta: 0.99, periodicScan: true),
         TraceSpec(name: "zipf-0.99-30%w", theta: 0.99, writeFraction: 0.3),
+        TraceSpec(name: "zipf-0.99-shift", theta: 0.99, shifting: true),
     ]
 
     package func makeTrace(accesses count: Int, keys keyCount: Int, seed: UInt64) -> Trace {
@@ -80,7 +87,9 @@ package struct TraceSpec: Sendable, Hashable {
             if offset >= period - scanLength {
                 accesses.append(.read(Int32(firstScanKey + offset - (period - scanLength))))
             } else {
-                let key = Int32(zipf.next(using: &random))
+                let rank = zipf.next(using: &random)
+                let shift = shifting ? position / max(count / 20, 1) * max(keyCount / 20, 1) : 0
+                let key = Int32((rank + shift) % keyCount)
                 let isWrite = writeFraction > 0 && random.nextUnit() < writeFraction
                 accesses.append(Access(key: key, isWrite: isWrite))
             }
