@@ -116,7 +116,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
             }
         }
         stats.misses += 1
-        let slot = insert(key, value: nil, charge: overhead, expiresAt: 0)
+        let slot = insert(key, value: nil, charge: overhead + key.retainedBytes, expiresAt: 0)
         return .miss(FillTicket(version: records[Int(slot)]!.version))
     }
 
@@ -137,7 +137,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
     }
 
     @inlinable mutating func beginWrite(_ key: Key) -> WriteTicket {
-        let slot = index[key] ?? insert(key, value: nil, charge: overhead, expiresAt: 0)
+        let slot = index[key] ?? insert(key, value: nil, charge: overhead + key.retainedBytes, expiresAt: 0)
         let version = bumpVersion(slot)
         return WriteTicket(version: version)
     }
@@ -233,7 +233,7 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
     /// Puts a value into an existing record, charging its weight; refuses values over the entry limit.
     @discardableResult
     @inlinable mutating func store(_ slot: Int32, value: Value, weight: Int, expiresAt: UInt64) -> Bool {
-        let charge = weight + overhead
+        let charge = weight + overhead + records[Int(slot)]!.key.retainedBytes
         guard weight <= maxEntryBytes, charge <= stats.capacityBytes else {
             stats.rejectedTooLarge += 1
             remove(slot)

@@ -1,8 +1,10 @@
 // Design note: CacheStore, the bounded in-memory store under both caches.
 //
 // What it guarantees
-// - Bounded: the bytes charged for entries (their own weight plus a fixed per-entry overhead) never exceed the
-//   budget after an operation returns; each shard holds budget / shardCount.
+// - Bounded: the bytes charged for entries never exceed the budget after an operation returns; each shard holds
+//   budget / shardCount. An entry is charged what it keeps alive: its value's weight (its owner counts it by
+//   allocator size classes, ``AllocationSize``), its key's retained heap bytes, and the store's own bookkeeping
+//   per record (``CacheStore/bookkeepingBytesPerRecord``), so the budget bounds memory, not just payload.
 // - Evicts by S3-FIFO (Yang et al., SOSP '23), chosen in the hit-ratio simulator over LRU, SIEVE and W-TinyLFU
 //   (Benchmarks/Sources/HitRatioSimulator): a new key enters a small FIFO (10% of the bytes); one not read again
 //   before it reaches the tail is evicted and its fingerprint kept in a ghost FIFO, so a one-pass scan cannot
@@ -35,6 +37,9 @@ import Synchronization
 /// A key of the store. `stripeHash` picks the shard and must be well mixed.
 public protocol CacheKey: Hashable, Sendable {
     var stripeHash: UInt64 { get }
+    /// Heap bytes the key keeps alive beyond its own layout (its byte arrays, strings too long to be inline),
+    /// by ``AllocationSize``: charged to its record with the value.
+    var retainedBytes: Int { get }
 }
 
 /// Settings of one store.
@@ -45,10 +50,13 @@ public struct CacheStoreConfiguration: Sendable {
     public var shardCount: Int
     /// Entries whose weight exceeds this are not stored.
     public var maxEntryBytes: Int
-    /// Bytes charged per entry on top of its weight (key, bookkeeping), so that many tiny entries stay bounded too.
-    public var entryOverheadBytes: Int
+    /// Bytes charged per record on top of its value's weight and its key's retained bytes; nil for what the
+    /// store's own bookkeeping really takes per record (``CacheStore/bookkeepingBytesPerRecord``).
+    public var entryOverheadBytes: Int?
 
-    public init(capacityBytes: Int, shardCount: Int = 64, maxEntryBytes: Int = 1 << 20, entryOverheadBytes: Int = 96) {
+    public init(
+        capacityBytes: Int, shardCount: Int = 64, maxEntryBytes: Int = 1 << 20, entryOverheadBytes: Int? = nil
+    ) {
         self.capacityBytes = capacityBytes
         self.shardCount = shardCount
         self.maxEntryBytes = maxEntryBytes
@@ -118,11 +126,22 @@ public final class CacheStore<Key: CacheKey, Value: Sendable>: Sendable {
                 CacheShard(
                     capacityBytes: perShard,
                     maxEntryBytes: configuration.maxEntryBytes,
-                    overhead: configuration.entryOverheadBytes
+                    overhead: configuration.entryOverheadBytes ?? Self.bookkeepingBytesPerRecord
                 )
             )
         }
         mask = UInt64(count - 1)
+    }
+
+    /// What the store itself holds per record, by its layouts: the record's slot (the slot array only grows, by
+    /// doubling, so up to twice the records live), the index's bucket (a dictionary is at most 3/4 full and
+    /// grows by doubling: up to 8/3 buckets per key), a free-slot entry, and up to one ghost fingerprint (its ring
+    /// entry twice over, compaction's slack, and its dictionary bucket).
+    public static var bookkeepingBytesPerRecord: Int {
+        let slot = 2 * MemoryLayout<CacheShard<Key, Value>.Record?>.stride + 2 * MemoryLayout<Int32>.stride
+        let bucket = 8 * (MemoryLayout<Key>.stride + MemoryLayout<Int32>.stride) / 3
+        let ghost = 2 * MemoryLayout<(UInt64, UInt64)>.stride + 8 * 2 * MemoryLayout<UInt64>.stride / 3
+        return slot + bucket + ghost
     }
 
     @inlinable func shard(_ key: Key) -> Int { Int(truncatingIfNeeded: key.stripeHash & mask) }

@@ -76,7 +76,7 @@ package final class DynamoProxy: Sendable {
             configuration: CacheStoreConfiguration(
                 capacityBytes: configuration.itemCacheBytes,
                 shardCount: configuration.shards,
-                maxEntryBytes: configuration.maxItemEntryBytes
+                maxEntryBytes: ItemEntry.chargeLimit(forBodiesUpTo: configuration.maxItemEntryBytes)
             ),
             discards: { $0.incarnation.hasEnded }
         )
@@ -84,7 +84,7 @@ package final class DynamoProxy: Sendable {
             configuration: CacheStoreConfiguration(
                 capacityBytes: configuration.queryCacheBytes,
                 shardCount: configuration.shards,
-                maxEntryBytes: configuration.maxQueryEntryBytes
+                maxEntryBytes: QueryEntry.chargeLimit(forBodiesUpTo: configuration.maxQueryEntryBytes)
             )
         )
     }

@@ -18,6 +18,8 @@ struct ItemKey: CacheKey, CustomStringConvertible {
 
     var description: String { "\(table)/\(key)" }
 
+    var retainedBytes: Int { AllocationSize.of(table) + AllocationSize.of(key.bytes) }
+
     static func == (lhs: ItemKey, rhs: ItemKey) -> Bool {
         lhs.stripeHash == rhs.stripeHash && lhs.key == rhs.key && lhs.table == rhs.table
     }
@@ -106,6 +108,23 @@ final class ItemEntry: Sendable {
         )
     }
 
-    /// Bytes charged against the cache budget.
-    var weight: Int { body.readableBytes + namespace.value.utf8.count + checksum.utf8.count + 64 }
+    /// Bytes charged against the cache budget: what the entry keeps alive (the table's incarnation is shared by all
+    /// its entries; the namespace's name is made per request, so each entry holds its own).
+    var weight: Int {
+        Self.objectBytes + ByteBufferCost.of(body) + AllocationSize.of(checksum) + AllocationSize.of(namespace.value)
+    }
+
+    /// The most an entry whose body is at most `bytes` long is charged, given to the store as its entry limit: so
+    /// `--item-max-size` limits answers, not charges (a limit that is not a power of two admits bodies up to the
+    /// next one, which take the same storage). Room is left for a namespace name of up to 128 bytes.
+    static func chargeLimit(forBodiesUpTo bytes: Int) -> Int {
+        objectBytes + ByteBufferCost.storageObjectBytes + ByteBufferCost.storage(for: bytes)
+            + AllocationSize.rounded(32 + 128 + 1)
+    }
+
+    /// The object itself: a class instance's 16-byte header and its stored properties.
+    static let objectBytes = AllocationSize.rounded(
+        16 + MemoryLayout<Namespace>.stride + MemoryLayout<TableIncarnation>.stride
+            + MemoryLayout<ByteBuffer>.stride + MemoryLayout<Range<Int>?>.stride + MemoryLayout<String>.stride
+            + MemoryLayout<UInt64>.stride)
 }

@@ -22,6 +22,8 @@ struct QueryKey: CacheKey {
         stripeHash = hash ^ (hash >> 31)
     }
 
+    var retainedBytes: Int { AllocationSize.of(bytes) }
+
     static func == (lhs: QueryKey, rhs: QueryKey) -> Bool {
         lhs.stripeHash == rhs.stripeHash && lhs.bytes == rhs.bytes
     }
@@ -51,7 +53,20 @@ final class QueryEntry: Sendable {
         checksum = String(CRC32.checksum(body))
     }
 
-    var weight: Int { body.readableBytes + checksum.utf8.count + 64 }
+    /// Bytes charged against the cache budget: what the entry keeps alive, as ``ItemEntry/weight`` counts it.
+    var weight: Int {
+        Self.objectBytes + ByteBufferCost.of(body) + AllocationSize.of(checksum) + AllocationSize.of(stamp)
+    }
+
+    /// The most a page whose body is at most `bytes` long is charged, as ``ItemEntry/chargeLimit(forBodiesUpTo:)``,
+    /// with room for a stamp of up to 64 partition buckets.
+    static func chargeLimit(forBodiesUpTo bytes: Int) -> Int {
+        objectBytes + ByteBufferCost.storageObjectBytes + ByteBufferCost.storage(for: bytes)
+            + AllocationSize.rounded(32 + 8 * 64)
+    }
+
+    static let objectBytes = AllocationSize.rounded(
+        16 + MemoryLayout<ByteBuffer>.stride + MemoryLayout<String>.stride + MemoryLayout<[UInt64]>.stride)
 }
 
 extension DynamoProxy {

@@ -6,6 +6,7 @@ import Testing
 struct TestKey: CacheKey {
     var id: Int
     var stripeHash: UInt64 { UInt64(truncatingIfNeeded: id) &* 0x9E37_79B9_7F4A_7C15 }
+    var retainedBytes: Int { 0 }
 }
 
 func makeStore(capacity: Int = 10_000, shards: Int = 1, maxEntry: Int = 1_000, overhead: Int = 0) -> CacheStore<
@@ -267,6 +268,41 @@ func fill(_ store: CacheStore<TestKey, String>, _ key: TestKey, _ value: String,
             return
         }
         #expect(value == "for-b")
+        #expect(store.validate().isEmpty)
+    }
+}
+
+@Suite struct AllocationSizeTests {
+    @Test(arguments: [
+        (0, 0), (1, 8), (8, 8), (9, 16), (17, 32), (100, 112), (128, 128), (129, 160), (160, 160), (161, 192),
+        (256, 256), (257, 320), (1_025, 1_280), (1_100, 1_280), (2_048, 2_048), (2_049, 2_560), (65_537, 81_920),
+    ])
+    func roundsToJemallocSizeClasses(bytes: Int, allocated: Int) {
+        #expect(AllocationSize.rounded(bytes) == allocated)
+    }
+
+    @Test func stringsAndArraysCountTheirHeapStorage() {
+        #expect(AllocationSize.of("fifteen-bytes!!") == 0, "inline")
+        #expect(AllocationSize.of("sixteen-bytes!!!") == 64, "32 + 16 + 1 rounds to 64")
+        #expect(AllocationSize.of([UInt8]()) == 0)
+        var bytes = [UInt8](repeating: 1, count: 40)
+        bytes.reserveCapacity(40)
+        #expect(AllocationSize.of(bytes) == AllocationSize.rounded(32 + bytes.capacity))
+    }
+
+    @Test func aRecordIsChargedItsValueItsKeyAndTheStoresBookkeeping() {
+        struct HeapKey: CacheKey {
+            var id: Int
+            var stripeHash: UInt64 { UInt64(id) &* 0x9E37_79B9_7F4A_7C15 }
+            var retainedBytes: Int { 48 }
+        }
+        let store = CacheStore<HeapKey, String>(configuration: CacheStoreConfiguration(capacityBytes: 100_000))
+        let bookkeeping = CacheStore<HeapKey, String>.bookkeepingBytesPerRecord
+        #expect(bookkeeping > 2 * MemoryLayout<HeapKey>.stride, "a slot and a bucket at least")
+        guard case .miss(let ticket) = store.lookup(HeapKey(id: 1), now: 0) else { return }
+        #expect(store.stats().bytes == bookkeeping + 48, "a lease holds its key and its record")
+        store.completeFill(HeapKey(id: 1), ticket: ticket, value: "v", weight: 500, expiresAt: 10)
+        #expect(store.stats().bytes == 500 + bookkeeping + 48)
         #expect(store.validate().isEmpty)
     }
 }

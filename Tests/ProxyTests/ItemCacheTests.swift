@@ -26,6 +26,37 @@ import Testing
         #expect(f.checkInvariants().isEmpty)
     }
 
+    @Test func anEntryIsChargedTheMemoryItKeepsAliveNotJustItsBytes() {
+        // A body of about 1,100 bytes lives in NIO storage of 2,048 (the next power of two): that is what counts,
+        // with the entry, its key and the store's bookkeeping, so the budget bounds what the process holds.
+        let f = ProxyFixture()
+        let value = String(repeating: "x", count: 1_060)
+        let item = #"{"Item":{"id":{"S":"a"},"v":{"S":"\#(value)"}}}"#
+        _ = f.call("GetItem", Self.getA)
+        f.storage.answer(item)
+        let stats = f.proxy.itemCacheStats()
+        #expect(stats.entries == 1)
+        #expect(item.utf8.count > 1_024 && item.utf8.count < 1_200)
+        #expect(stats.bytes >= 2_048 + 64 + 128, "storage, its object and the entry: \(stats.bytes)")
+        #expect(stats.bytes <= 3_072, "\(stats.bytes)")
+    }
+
+    @Test func theEntrySizeLimitIsOnAnswersNotOnWhatTheyAreCharged() {
+        // With a limit of 4 KiB, an answer of 4,000 bytes is kept though it is charged more (its 4 KiB storage and
+        // the entry); one of 5,000 bytes is not.
+        let f = ProxyFixture(configuration: ProxyConfiguration(maxItemEntryBytes: 4_096))
+        for (key, length, kept) in [("a", 3_950, true), ("b", 4_950, false)] {
+            let value = String(repeating: "x", count: length)
+            let item = #"{"Item":{"id":{"S":"\#(key)"},"v":{"S":"\#(value)"}}}"#
+            _ = f.call("GetItem", #"{"TableName":"users","Key":{"id":{"S":"\#(key)"}}}"#)
+            f.storage.answer(item)
+            #expect(
+                f.call("GetItem", #"{"TableName":"users","Key":{"id":{"S":"\#(key)"}}}"#).isDone == kept, "\(length)")
+            if !kept { f.storage.answer(item) }
+        }
+        #expect(f.proxy.itemCacheStats().rejectedTooLarge == 2, "b's two fills")
+    }
+
     @Test func stronglyConsistentReadsAlwaysGoToTheServer() {
         let f = ProxyFixture()
         fillA(f)

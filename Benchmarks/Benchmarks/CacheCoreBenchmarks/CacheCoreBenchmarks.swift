@@ -17,6 +17,8 @@ struct BenchKey: CacheKey {
         stripeHash = hash ^ (hash >> 29)
     }
 
+    var retainedBytes: Int { AllocationSize.of(bytes) }
+
     static func == (lhs: BenchKey, rhs: BenchKey) -> Bool { lhs.bytes == rhs.bytes }
     func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
 }

@@ -5,6 +5,7 @@ import LoadGenerator
 package struct SimulatedKey: CacheKey {
     package let id: Int32
     package var stripeHash: UInt64 { SplitMix64.mix(UInt64(UInt32(bitPattern: id))) }
+    package var retainedBytes: Int { 0 }
 }
 
 /// The real ``CacheStore`` driven as the proxy drives it: a read is `lookup`, and on a miss `completeFill`
@@ -20,7 +21,7 @@ package struct StoreReplay: OnlineReplayPolicy {
     package init(entries: Int, weight: Int, shards: Int) {
         self.weight = weight
         var configuration = CacheStoreConfiguration(capacityBytes: 0, shardCount: shards)
-        configuration.capacityBytes = entries * (weight + configuration.entryOverheadBytes)
+        configuration.capacityBytes = entries * (weight + CacheStore<SimulatedKey, Int32>.bookkeepingBytesPerRecord)
         store = CacheStore(configuration: configuration)
     }
 
