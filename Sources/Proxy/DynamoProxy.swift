@@ -72,21 +72,34 @@ package final class DynamoProxy: Sendable {
         self.authenticator = authenticator
         self.logger = logger
         self.clock = clock
+        let itemLimit = ItemEntry.chargeLimit(forBodiesUpTo: configuration.maxItemEntryBytes)
+        let queryLimit = QueryEntry.chargeLimit(forBodiesUpTo: configuration.maxQueryEntryBytes)
         items = CacheStore(
             configuration: CacheStoreConfiguration(
                 capacityBytes: configuration.itemCacheBytes,
-                shardCount: configuration.shards,
-                maxEntryBytes: ItemEntry.chargeLimit(forBodiesUpTo: configuration.maxItemEntryBytes)
+                shardCount: Self.shardCount(
+                    configuration.shards, capacity: configuration.itemCacheBytes, largest: itemLimit),
+                maxEntryBytes: itemLimit
             ),
             discards: { $0.incarnation.hasEnded }
         )
         queries = CacheStore(
             configuration: CacheStoreConfiguration(
                 capacityBytes: configuration.queryCacheBytes,
-                shardCount: configuration.shards,
-                maxEntryBytes: QueryEntry.chargeLimit(forBodiesUpTo: configuration.maxQueryEntryBytes)
+                shardCount: Self.shardCount(
+                    configuration.shards, capacity: configuration.queryCacheBytes, largest: queryLimit),
+                maxEntryBytes: queryLimit
             )
         )
+    }
+
+    /// Fewer lock stripes for a small cache: each stripe has its own share of the budget, and a share too small
+    /// for large entries leaves most of itself unused (a 16 MiB cache in 64 stripes of 256 KiB holds one 64 KB
+    /// answer per stripe, 8 MiB in all). Each stripe gets room for at least two of the largest entries allowed.
+    static func shardCount(_ configured: Int, capacity: Int, largest: Int) -> Int {
+        var shards = max(configured, 1)
+        while shards > 1, capacity / shards < 2 * largest { shards /= 2 }
+        return shards
     }
 
     /// Decides what to do with `request`, arriving on `eventLoop`.

@@ -57,6 +57,20 @@ import Testing
         #expect(f.proxy.itemCacheStats().rejectedTooLarge == 2, "b's two fills")
     }
 
+    @Test func aSmallCacheOfLargeAnswersUsesItsWholeBudget() {
+        // 16 MiB and answers just over 64 KiB (each charged 128 KiB and a little): in 64 stripes of 256 KiB only one
+        // fits per stripe, 64 in all; with stripes sized for the largest answers about 120 fit.
+        let f = ProxyFixture(configuration: ProxyConfiguration(itemCacheBytes: 16 << 20, shards: 64))
+        let value = String(repeating: "x", count: 66_000)
+        for id in 0..<200 {
+            _ = f.call("GetItem", #"{"TableName":"users","Key":{"id":{"S":"k\#(id)"}}}"#)
+            f.storage.answer(#"{"Item":{"id":{"S":"k\#(id)"},"v":{"S":"\#(value)"}}}"#)
+        }
+        let stats = f.proxy.itemCacheStats()
+        #expect(stats.entries >= 100, "\(stats.entries) entries, \(stats.bytes) bytes")
+        #expect(stats.bytes <= 16 << 20)
+    }
+
     @Test func stronglyConsistentReadsAlwaysGoToTheServer() {
         let f = ProxyFixture()
         fillA(f)
