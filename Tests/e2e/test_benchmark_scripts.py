@@ -38,6 +38,17 @@ def test_the_stalled_server_script_shows_refusals_bounded_waiting_and_hits(binar
     assert "hot-key hits:" in lines and "jemalloc allocated:" in lines, lines
 
 
+def test_the_memory_script_fills_the_cache_to_its_budget_and_reports_allocated_bytes(binary, tmp_path):
+    report = tmp_path / "fill.json"
+    out = run("Benchmarks/memory/fill.py", "--bin", binary, "--budget", "1MiB", "--sizes", "1000", "--no-pin",
+              "--json", str(report), timeout=300)
+    assert out.returncode == 0, f"fill.py failed:\n{out.stdout}\n{out.stderr}"
+    assert "within the aim" in out.stdout, out.stdout
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["entries"] > 0 and row["allocated"] > 0, row  # jemalloc is the proxy's allocator
+    assert 0.9 * (1 << 20) <= row["charged"] <= 1 << 20, row  # filled to its budget, never past it
+
+
 def test_the_comparison_script_measures_every_target_from_cache_hits(binary, tmp_path):
     """Benchmarks/compare/run.py --quick: moto direct, nginx proxy_cache, the floor and the proxy, in one run; the
     cache targets' timed runs never reach moto."""
