@@ -97,7 +97,8 @@ extension HTTPListener {
         HTTPListener(
             name: "admin", host: host, port: port, group: group, shutdownGrace: .seconds(1), tls: tls,
             timeouts: ConnectionTimeouts(), maxConnections: 256, logger: logger
-        ) { channel in
+        ) { channel, timer in
+            try HTTPListener.addStandardHTTP(to: channel, timer: timer)
             try channel.pipeline.syncOperations.addHandler(AdminHandler(router: router))
         }
     }

@@ -38,7 +38,7 @@ package enum ConnectionTimeoutKind: Int, CaseIterable, Sendable {
 /// some requests from their head alone, before their body). One scheduled task at a time: arming only moves a
 /// deadline, and the task re-schedules itself when it fires early, so a request costs no timer churn.
 /// Confined to the connection's event loop.
-final class ConnectionTimer {
+package final class ConnectionTimer {
     private enum Phase {
         /// Between requests (idle timeout).
         case waiting

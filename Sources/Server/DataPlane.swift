@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOHTTP1
 import Proxy
 
 /// Settings of the data-plane listener.
@@ -55,10 +56,20 @@ extension HTTPListener {
             timeouts: configuration.timeouts,
             maxConnections: configuration.maxConnections,
             logger: logger
-        ) { channel in
-            try channel.pipeline.syncOperations.addHandler(
-                DataPlaneHandler(proxy: proxy, maxRequestBytes: maxRequestBytes)
-            )
+        ) { channel, timer in
+            try addDataPlaneHTTP(
+                to: channel.pipeline.syncOperations, proxy: proxy, maxRequestBytes: maxRequestBytes, timer: timer)
         }
+    }
+
+    /// The data plane's HTTP/1 server side: NIO's request decoder, then the handler that answers and encodes.
+    static func addDataPlaneHTTP(
+        to pipeline: ChannelPipeline.SynchronousOperations,
+        proxy: DynamoProxy,
+        maxRequestBytes: Int,
+        timer: ConnectionTimer?
+    ) throws {
+        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+        try pipeline.addHandler(DataPlaneHandler(proxy: proxy, maxRequestBytes: maxRequestBytes, timer: timer))
     }
 }

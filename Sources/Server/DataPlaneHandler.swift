@@ -7,12 +7,18 @@ import Proxy
 /// and answers malformed HTTP with a DynamoDB-style error before closing (the byte stream can no longer be
 /// trusted) rather than with a bare 400 or a silent close.
 ///
-/// HTTPServerPipelineHandler sits before it, so requests arrive one at a time even when a client pipelines;
-/// the next request is not read until this one's response has ended. Protocol errors are handled here rather
-/// than in a handler of their own so that every response does not pass through one more outbound hop.
-final class DataPlaneHandler: ChannelInboundHandler {
+/// It sits right behind NIO's HTTP request decoder and is the connection's whole HTTP/1 server side: it encodes
+/// answers itself (``ResponseWriter``), writes each as one buffer, and flushes once per read batch, so a client
+/// that pipelines gets its answers in one write. Requests are answered one at a time and in order: the parts of
+/// one that arrives while another is being answered wait in `pending`, and reading stops until they are served,
+/// so a pipelining client cannot make the queue grow. Protocol errors, quiescing (graceful shutdown) and the
+/// connection's timeouts are handled here too, rather than in handlers of their own that every request would
+/// pass through.
+final class DataPlaneHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// Nothing is written from behind this handler; it is outbound only to hold back `read`.
+    typealias OutboundIn = Never
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
         case idle
@@ -24,23 +30,141 @@ final class DataPlaneHandler: ChannelInboundHandler {
         /// the connection stays open for the next one.
         case skipping
         case waiting
+        /// The connection is closing; nothing more is read or answered.
+        case closed
+    }
+
+    /// What arrived while an answer was being made, in order.
+    private enum Pending {
+        case part(HTTPServerRequestPart)
+        case error(HTTPParserError)
     }
 
     private let proxy: DynamoProxy
     private let maxRequestBytes: Int
+    private let timer: ConnectionTimer?
     private var state = State.idle
-    private var requestIDs = RequestIDGenerator()
+    private var writer = ResponseWriter()
+    private var pending = CircularBuffer<Pending>(initialCapacity: 4)
+    /// Serving `pending` now: an answer made while serving it must not start serving it again.
+    private var serving = false
+    /// A `read` held back while requests wait in `pending`.
+    private var readHeld = false
+    /// Between a read and the end of its batch: answers written meanwhile are flushed together at the end.
+    private var inReadBatch = false
+    private var flushPending = false
+    /// Graceful shutdown asked: the connection closes after the answer being made.
+    private var quiescing = false
     /// When the current request's head arrived (monotonic nanoseconds), for the latency figures.
     private var started: UInt64 = 0
 
-    init(proxy: DynamoProxy, maxRequestBytes: Int) {
+    init(proxy: DynamoProxy, maxRequestBytes: Int, timer: ConnectionTimer?) {
         self.proxy = proxy
         self.maxRequestBytes = maxRequestBytes
+        self.timer = timer
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        timer?.context = context
+        timer?.start()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer?.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        state = .closed
+        pending.removeAll()
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
+        inReadBatch = true
+        let part = unwrapInboundIn(data)
+        if pending.isEmpty, !serving, !isAnswering {
+            receive(part, context: context)
+        } else {
+            pending.append(.part(part))
+            serve(context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBatch = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if isAnswering, !pending.isEmpty {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let error = error as? HTTPParserError else {
+            close(context: context)
+            return
+        }
+        if pending.isEmpty, !serving, !isAnswering {
+            malformed(error, context: context)
+        } else {
+            pending.append(.error(error))
+            serve(context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if case .idle = state, pending.isEmpty {
+            close(context: context)
+        } else {
+            quiescing = true
+        }
+    }
+
+    /// Waiting for the proxy's answer to the current request.
+    private var isAnswering: Bool {
+        if case .waiting = state { return true }
+        return false
+    }
+
+    /// Serves what waited in `pending` until the queue is empty or a request waits for its answer.
+    private func serve(context: ChannelHandlerContext) {
+        guard !serving else { return }
+        serving = true
+        defer { serving = false }
+        while !isAnswering, let next = pending.popFirst() {
+            if case .closed = state {
+                pending.removeAll()
+                break
+            }
+            switch next {
+            case .part(let part): receive(part, context: context)
+            case .error(let error): malformed(error, context: context)
+            }
+        }
+        if readHeld, pending.isEmpty {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch (part, state) {
         case (.head(let head), .idle):
+            timer?.headArrived()
             started = NIODeadline.now().uptimeNanoseconds
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxRequestBytes {
                 refuseTooLarge(context: context, head: head, size: length)
@@ -53,13 +177,12 @@ final class DataPlaneHandler: ChannelInboundHandler {
                 return
             }
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                context.writeAndFlush(
-                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
-                    promise: nil
-                )
+                let interim = ResponseWriter.continueHead(version: head.version, allocator: context.channel.allocator)
+                context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
             }
             state = .receiving(head, nil)
         case (.body(var chunk), .receiving(let head, let body)):
+            timer?.bodyArrived()
             // The first chunk is kept as it came (no copy); only a request in several chunks is gathered.
             guard var body else {
                 state = .receiving(head, chunk)
@@ -73,6 +196,7 @@ final class DataPlaneHandler: ChannelInboundHandler {
             body.writeBuffer(&chunk)
             state = .receiving(head, body)
         case (.end, .receiving(let head, let body)):
+            timer?.requestRead()
             state = .waiting
             let request = ProxyRequest(head: head, body: body ?? context.channel.allocator.buffer(capacity: 0))
             switch proxy.handle(request, on: context.eventLoop) {
@@ -89,26 +213,24 @@ final class DataPlaneHandler: ChannelInboundHandler {
                     }
                 }
             }
-        case (.body, .skipping):
-            break
+        case (.body, .skipping), (.body, .discarding):
+            timer?.bodyArrived()
         case (.end, .skipping):
+            timer?.requestRead()
             state = .idle
-        case (.body, .discarding):
-            break
+            if quiescing { close(context: context) }
         case (.end, .discarding):
             // Closing only now lets the client finish sending and read the answer instead of a reset.
-            context.close(promise: nil)
+            close(context: context)
+        case (_, .closed):
+            break
         default:
             // The HTTP decoder guarantees head, body*, end; anything else is a bug worth closing on.
-            context.close(promise: nil)
+            close(context: context)
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError else {
-            context.close(promise: nil)
-            return
-        }
+    private func malformed(_ error: HTTPParserError, context: ChannelHandlerContext) {
         switch state {
         case .idle, .receiving:
             if case .idle = state { started = NIODeadline.now().uptimeNanoseconds }
@@ -117,8 +239,8 @@ final class DataPlaneHandler: ChannelInboundHandler {
             var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
             head.headers.add(name: "connection", value: "close")
             respond(context: context, to: head, with: response)
-        case .waiting, .discarding, .skipping:
-            context.close(promise: nil)
+        case .waiting, .discarding, .skipping, .closed:
+            close(context: context)
         }
     }
 
@@ -129,20 +251,20 @@ final class DataPlaneHandler: ChannelInboundHandler {
         respond(context: context, to: closing, with: proxy.requestTooLarge(size: size))
     }
 
+    private func close(context: ChannelHandlerContext) {
+        if case .closed = state { return }
+        state = .closed
+        pending.removeAll()
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.close(promise: nil)
+    }
+
     private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead, with response: ProxyResponse) {
+        if case .closed = state { return }
         proxy.didAnswer(request, with: response, nanoseconds: NIODeadline.now().uptimeNanoseconds &- started)
-        let keepAlive = request.isKeepAlive
-        var head = HTTPResponseHead(version: request.version, status: response.status, headers: response.headers)
-        if response.needsRequestID {
-            head.headers.add(name: "x-amzn-RequestId", value: requestIDs.make())
-        }
-        // Never present: hop-by-hop headers are stripped from upstream answers, composed ones have none.
-        head.headers.add(name: "content-length", value: String(response.body.readableBytes))
-        if !keepAlive {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
-        } else if request.version.minor == 0 {
-            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
-        }
         let discarding: Bool
         switch state {
         case .discarding:
@@ -153,16 +275,37 @@ final class DataPlaneHandler: ChannelInboundHandler {
             discarding = false
             state = .idle
         }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if response.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
-        }
-        if keepAlive || discarding {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
+        // Quiescing: the answer being made is the last one unless the rest of its request is still to come.
+        let closes = !request.isKeepAlive || (quiescing && !isSkipping)
+        let (head, body) = writer.encode(
+            response, to: request, keepAlive: !closes, allocator: context.channel.allocator)
+        timer?.answerWasSent(timer?.request ?? 0)
+        if closes && !discarding {
+            state = .closed
+            pending.removeAll()
+            flushPending = false
+            let written = context.eventLoop.makePromise(of: Void.self)
+            if let body {
+                context.write(wrapOutboundOut(head), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(body), promise: written)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(head), promise: written)
             }
+            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
         }
+        context.write(wrapOutboundOut(head), promise: nil)
+        if let body { context.write(wrapOutboundOut(body), promise: nil) }
+        if inReadBatch {
+            flushPending = true
+        } else {
+            context.flush()
+        }
+        serve(context: context)
+    }
+
+    private var isSkipping: Bool {
+        if case .skipping = state { return true }
+        return false
     }
 }

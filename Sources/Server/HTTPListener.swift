@@ -10,8 +10,10 @@ import ServiceLifecycle
 /// finish the request it is serving (HTTPServerPipelineHandler closes idle ones on `ChannelShouldQuiesceEvent`),
 /// and force-closes what is left after `shutdownGrace`.
 package final class HTTPListener: Service, Sendable {
-    /// Sets up the handlers of an accepted connection, after the HTTP/1 codec.
-    package typealias ConnectionInitializer = @Sendable (any Channel) throws -> Void
+    /// Sets up the HTTP/1 handlers of an accepted connection (after TLS), given its timer when the listener has
+    /// timeouts: the handler that sees requests and answers must move the timer through them
+    /// (``addStandardHTTP(to:timer:)`` does, for NIO's codec).
+    package typealias ConnectionInitializer = @Sendable (any Channel, ConnectionTimer?) throws -> Void
 
     private let name: String
     private let host: String
@@ -98,15 +100,7 @@ package final class HTTPListener: Service, Sendable {
                         ConnectionTimer(timeouts: timeouts) { [counters] in counters.timedOut[$0.rawValue].add() }
                     }
                     if let timer { try channel.pipeline.syncOperations.addHandler(RequestStartHandler(timer: timer)) }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true,
-                        withErrorHandling: false,
-                        // Response headers come from the storage server's parsed answer or from the proxy itself;
-                        // validating them again costs ~8% of a cache hit.
-                        withOutboundHeaderValidation: false
-                    )
-                    if let timer { try channel.pipeline.syncOperations.addHandler(RequestTimeoutHandler(timer: timer)) }
-                    try initializer(channel)
+                    try initializer(channel, timer)
                 }
             }
             .bind(host: host, port: port)
@@ -177,6 +171,19 @@ package final class HTTPListener: Service, Sendable {
         }
         try? await promise.futureResult.get()
         deadline.cancel()
+    }
+}
+
+extension HTTPListener {
+    /// NIO's HTTP/1 server codec with its pipelining handler, and the timer behind it: for a listener whose
+    /// answers are few and small (admin). The data plane has its own (``DataPlaneHandler``).
+    package static func addStandardHTTP(to channel: any Channel, timer: ConnectionTimer?) throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: false  // the handlers compose every header themselves
+        )
+        if let timer { try channel.pipeline.syncOperations.addHandler(RequestTimeoutHandler(timer: timer)) }
     }
 }
 

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Request ids in DynamoDB's shape (52 upper-case letters and digits) for answers the proxy composes itself;
 /// answers from the storage server keep the server's id. One generator per connection: no shared state, and a
 /// few multiplications per id instead of a system call.
@@ -17,12 +19,13 @@ struct RequestIDGenerator {
         return product.high ^ product.low
     }
 
-    mutating func make() -> String {
-        String(unsafeUninitializedCapacity: 52) { buffer in
+    /// The next id's 52 letters and digits, written straight into `buffer`.
+    mutating func write(into buffer: inout ByteBuffer) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 52) { bytes in
             var bits = next()
             for i in 0..<52 {
                 if i % 12 == 0 { bits = next() }  // 12 draws of 5+ bits from each 64-bit word
-                buffer[i] = Self.alphabet[Int(bits % 36)]
+                bytes[i] = Self.alphabet[Int(bits % 36)]
                 bits /= 36
             }
             return 52
