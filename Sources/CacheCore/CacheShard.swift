@@ -101,18 +101,19 @@ struct CacheShard<Key: CacheKey, Value: Sendable> {
         accept: @Sendable (Value) -> Bool
     ) -> CacheLookup<Value> {
         if let slot = index[key] {
-            let record = records[Int(slot)]!
-            if let value = record.value, record.expiresAt <= now || discards(value) {
+            // Fields read in place: copying the record out would retain its key and value on every hit.
+            let value = records[Int(slot)]!.value
+            if let value, records[Int(slot)]!.expiresAt <= now || discards(value) {
                 reclaim(slot, now: now)
             } else {
                 touch(slot)
-                if let value = record.value, accept(value) {
+                if let value, accept(value) {
                     stats.hits += 1
                     return .hit(value)
                 }
                 // A lease (a fill or write in flight: this fill shares its version) or a refused value.
                 stats.misses += 1
-                return .miss(FillTicket(version: record.version))
+                return .miss(FillTicket(version: records[Int(slot)]!.version))
             }
         }
         stats.misses += 1

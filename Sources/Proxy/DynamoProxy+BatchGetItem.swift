@@ -88,7 +88,7 @@ extension DynamoProxy {
             let body = request.upstreamBody(
                 keeping: reads.map(\.sent), fullItemTables: fullItemTables, allocator: allocator)
         else {
-            return .immediate(composed(body: builder.compose(allocator: allocator)).marked(.hit))
+            return .immediate(composed(body: builder.compose(allocator: allocator), cacheStatus: .hit))
         }
         let status: CacheStatus = hits == 0 ? .miss : .partial
         // With nothing from memory and nothing to project, the client's own request goes up and its answer comes
@@ -120,7 +120,7 @@ extension DynamoProxy {
                     }
                 }
                 builder.addUpstream(parsed, fullItemTables: fullItemTables)
-                return self.composed(body: builder.compose(allocator: self.allocator)).marked(status)
+                return self.composed(body: builder.compose(allocator: self.allocator), cacheStatus: status)
             }.flatMap { response in
                 response.map { call.eventLoop.makeSucceededFuture($0) } ?? self.passThrough(call, status: .bypass)
             }

@@ -67,7 +67,7 @@ extension DynamoProxy {
             tableName: request.tableName
         )
         if plan.isWholeItem, capacity == nil {
-            return composed(body: entry.body, checksum: entry.checksum).marked(status)
+            return composed(body: entry.body, checksum: entry.checksum, cacheStatus: status)
         }
         var itemJSON: ByteBuffer?
         if let range = entry.itemRange {
@@ -76,11 +76,11 @@ extension DynamoProxy {
         }
         if plan.isWholeItem {
             let body = GetItemResponse.compose(itemJSON: itemJSON, consumedCapacity: capacity, allocator: allocator)
-            return composed(body: body).marked(status)
+            return composed(body: body, cacheStatus: status)
         }
         let projected = itemJSON.map { plan.apply(toItemJSON: $0, allocator: allocator) }
         let body = GetItemResponse.compose(itemJSON: projected, consumedCapacity: capacity, allocator: allocator)
-        return composed(body: body).marked(status)
+        return composed(body: body, cacheStatus: status)
     }
 
     /// Fetches the whole item once for all concurrent misses of this key and namespace, stores it unless the key
@@ -158,7 +158,7 @@ extension DynamoProxy {
                 to: projected,
                 allocator: self.allocator
             )
-            return self.composed(body: body).marked(.miss)
+            return self.composed(body: body, cacheStatus: .miss)
         }.flatMap { response in
             response.map { call.eventLoop.makeSucceededFuture($0) } ?? self.passThrough(call, status: .miss)
         }

@@ -104,7 +104,7 @@ package final class DynamoProxy: Sendable {
 
     /// Decides what to do with `request`, arriving on `eventLoop`.
     package func handle(_ request: ProxyRequest, on eventLoop: any EventLoop) -> ProxyOutcome {
-        let (targetHeader, repeated) = Self.singleHeaders(of: request.head.headers)
+        let (targetHeader, authorization, repeated) = Self.singleHeaders(of: request.head.headers)
         if let repeated {
             // The proxy and the storage server could read different operations, signatures or identities from
             // one request.
@@ -152,7 +152,7 @@ package final class DynamoProxy: Sendable {
         } else {
             switch configuration.namespaces {
             case .callerSignature:
-                namespace = Namespace(authorization: request.head.headers.first(name: "authorization"))
+                namespace = Namespace(authorization: authorization)
             case .shared:
                 namespace = Namespace(value: "")
             }
@@ -183,24 +183,39 @@ package final class DynamoProxy: Sendable {
         ("x-amz-security-token", "X-Amz-Security-Token"), ("host", "Host"), ("content-type", "Content-Type"),
     ]
 
-    /// The `X-Amz-Target` header, and the first of ``singleHeaderNames`` that appears more than once. A byte
-    /// comparison per header, without the arrays `HTTPHeaders` would build.
-    static func singleHeaders(of headers: HTTPHeaders) -> (target: String?, repeated: String?) {
+    /// ``singleHeaderNames`` as bytes, for the comparison on every request.
+    private static let singleHeaderBytes = singleHeaderNames.map { Array($0.lowercased.utf8) }
+
+    /// The `X-Amz-Target` and `Authorization` headers, and the first of ``singleHeaderNames`` that appears more
+    /// than once. A byte comparison per header, without the arrays `HTTPHeaders` would build.
+    static func singleHeaders(of headers: HTTPHeaders) -> (target: String?, authorization: String?, repeated: String?) {
+        let candidates = singleHeaderBytes
         var target: String?
+        var authorization: String?
         var seen = 0  // a bit per name of singleHeaderNames
         for (name, value) in headers {
-            let length = name.utf8.count
-            for (index, single) in singleHeaderNames.enumerated() where single.lowercased.utf8.count == length {
-                let matches = zip(name.utf8, single.lowercased.utf8).allSatisfy { a, b in
-                    (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) == b
+            var name = name
+            let found = name.withUTF8 { bytes -> Int? in
+                for (index, single) in candidates.enumerated() where single.count == bytes.count {
+                    var equal = true
+                    for i in 0..<bytes.count {
+                        let a = bytes[i]
+                        if (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) != single[i] {
+                            equal = false
+                            break
+                        }
+                    }
+                    if equal { return index }
                 }
-                guard matches else { continue }
-                if seen & (1 << index) != 0 { return (target, single.spelling) }
-                seen |= 1 << index
-                if index == 0 { target = value }
+                return nil
             }
+            guard let index = found else { continue }
+            if seen & (1 << index) != 0 { return (target, authorization, singleHeaderNames[index].spelling) }
+            seen |= 1 << index
+            if index == 0 { target = value }
+            if index == 1 { authorization = value }
         }
-        return (target, nil)
+        return (target, authorization, nil)
     }
 
     // MARK: Admin
@@ -442,12 +457,18 @@ package final class DynamoProxy: Sendable {
     }
 
     /// A response whose body the proxy composed (or stored): DynamoDB's content type and the body's checksum.
-    func composed(body: ByteBuffer, checksum: String? = nil, status: HTTPResponseStatus = .ok) -> ProxyResponse {
+    func composed(
+        body: ByteBuffer, checksum: String? = nil, status: HTTPResponseStatus = .ok, cacheStatus: CacheStatus? = nil
+    ) -> ProxyResponse {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(6)  // + x-dynamo-cache, request id and content-length, added later
+        headers.reserveCapacity(3)
         headers.add(name: "Content-Type", value: "application/x-amz-json-1.0")
         headers.add(name: "x-amz-crc32", value: checksum ?? String(CRC32.checksum(body)))
-        return ProxyResponse(status: status, headers: headers, body: body, needsRequestID: true)
+        // Added, not replaced as `marked` does: a composed answer has no other.
+        if let cacheStatus { headers.add(name: CacheStatus.headerName, value: cacheStatus.rawValue) }
+        var response = ProxyResponse(status: status, headers: headers, body: body, needsRequestID: true)
+        response.cacheStatus = cacheStatus
+        return response
     }
 }
 

@@ -49,12 +49,21 @@ package struct Namespace: Hashable, Sendable {
                 }
                 end += 1
             }
-            func text(_ range: Range<Int>) -> String {
-                String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            guard found >= 3 else {
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
             }
-            guard found >= 3 else { return text(start..<end) }
-            // Key id and region; the date changes daily and the service is always dynamodb here.
-            return text(start..<slashes.0) + "/" + text((slashes.1 + 1)..<slashes.2)
+            // Key id and region; the date changes daily and the service is always dynamodb here. One String,
+            // built in place: this runs on every request.
+            let keyID = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<slashes.0]))
+            let region = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[(slashes.1 + 1)..<slashes.2]))
+            // Cut from a String at ASCII bytes, so both parts are valid UTF-8.
+            return String(unsafeUninitializedCapacity: keyID.count + 1 + region.count) { out in
+                let raw = UnsafeMutableRawBufferPointer(out)
+                raw.copyMemory(from: keyID)
+                raw[keyID.count] = UInt8(ascii: "/")
+                UnsafeMutableRawBufferPointer(rebasing: raw[(keyID.count + 1)...]).copyMemory(from: region)
+                return keyID.count + 1 + region.count
+            }
         }
     }
 }

@@ -144,7 +144,7 @@ extension DynamoProxy {
     private func queryAnswer(_ entry: QueryEntry, capacity: ConsumedCapacityRequest?, status: CacheStatus)
         -> ProxyResponse
     {
-        guard let capacity else { return composed(body: entry.body, checksum: entry.checksum).marked(status) }
+        guard let capacity else { return composed(body: entry.body, checksum: entry.checksum, cacheStatus: status) }
         var consumed = ByteBuffer()
         capacity.encodeZero(into: &consumed)
         let body = RawMember.appending(
@@ -154,7 +154,7 @@ extension DynamoProxy {
             to: entry.body,
             allocator: allocator
         )
-        return composed(body: body).marked(status)
+        return composed(body: body, cacheStatus: status)
     }
 
     private func fillQuery(

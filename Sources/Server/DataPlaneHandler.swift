@@ -161,72 +161,97 @@ final class DataPlaneHandler: ChannelDuplexHandler {
         }
     }
 
+    // Switches on the part first and binds the state's payload only where it is used: a switch over the pair
+    // would copy the state (and retain its head) on every part.
     private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch (part, state) {
-        case (.head(let head), .idle):
-            timer?.headArrived()
-            started = NIODeadline.now().uptimeNanoseconds
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxRequestBytes {
-                refuseTooLarge(context: context, head: head, size: length)
-                return
+        switch part {
+        case .head(let head):
+            switch state {
+            case .idle: receiveHead(head, context: context)
+            case .closed: break
+            default: close(context: context)  // the decoder guarantees head, body*, end: a bug worth closing on
             }
-            if let refusal = proxy.earlyRefusal(head) {
-                // Before any body is read or 100-continue promised; the rest of the request is dropped unread.
-                state = .skipping
-                respond(context: context, to: head, with: refusal)
-                return
+        case .body(var chunk):
+            switch state {
+            case .receiving(let head, let body):
+                timer?.bodyArrived()
+                // The first chunk is kept as it came (no copy); only a request in several chunks is gathered.
+                guard var body else {
+                    state = .receiving(head, chunk)
+                    return
+                }
+                state = .waiting  // drop our reference so `body` stays uniquely owned while appending
+                guard body.readableBytes + chunk.readableBytes <= maxRequestBytes else {
+                    refuseTooLarge(context: context, head: head, size: body.readableBytes + chunk.readableBytes)
+                    return
+                }
+                body.writeBuffer(&chunk)
+                state = .receiving(head, body)
+            case .skipping, .discarding:
+                timer?.bodyArrived()
+            case .closed:
+                break
+            case .idle, .waiting:
+                close(context: context)
             }
-            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                let interim = ResponseWriter.continueHead(version: head.version, allocator: context.channel.allocator)
-                context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
+        case .end:
+            switch state {
+            case .receiving(let head, let body):
+                timer?.requestRead()
+                state = .waiting
+                answer(
+                    ProxyRequest(head: head, body: body ?? context.channel.allocator.buffer(capacity: 0)),
+                    context: context)
+            case .skipping:
+                timer?.requestRead()
+                state = .idle
+                if quiescing { close(context: context) }
+            case .discarding:
+                // Closing only now lets the client finish sending and read the answer instead of a reset.
+                close(context: context)
+            case .closed:
+                break
+            case .idle, .waiting:
+                close(context: context)
             }
-            state = .receiving(head, nil)
-        case (.body(var chunk), .receiving(let head, let body)):
-            timer?.bodyArrived()
-            // The first chunk is kept as it came (no copy); only a request in several chunks is gathered.
-            guard var body else {
-                state = .receiving(head, chunk)
-                return
-            }
-            state = .waiting  // drop our reference so `body` stays uniquely owned while appending
-            guard body.readableBytes + chunk.readableBytes <= maxRequestBytes else {
-                refuseTooLarge(context: context, head: head, size: body.readableBytes + chunk.readableBytes)
-                return
-            }
-            body.writeBuffer(&chunk)
-            state = .receiving(head, body)
-        case (.end, .receiving(let head, let body)):
-            timer?.requestRead()
-            state = .waiting
-            let request = ProxyRequest(head: head, body: body ?? context.channel.allocator.buffer(capacity: 0))
-            switch proxy.handle(request, on: context.eventLoop) {
-            case .immediate(let response):
-                respond(context: context, to: head, with: response)
-            case .deferred(let future):
-                future.assumeIsolated().whenComplete { result in
-                    switch result {
-                    case .success(let response):
-                        self.respond(context: context, to: head, with: response)
-                    case .failure(let error):
-                        self.proxy.recover(from: error, request: request, on: context.eventLoop)
-                            .assumeIsolated().whenSuccess { self.respond(context: context, to: head, with: $0) }
-                    }
+        }
+    }
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        timer?.headArrived()
+        started = NIODeadline.now().uptimeNanoseconds
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxRequestBytes {
+            refuseTooLarge(context: context, head: head, size: length)
+            return
+        }
+        if let refusal = proxy.earlyRefusal(head) {
+            // Before any body is read or 100-continue promised; the rest of the request is dropped unread.
+            state = .skipping
+            respond(context: context, to: head, with: refusal)
+            return
+        }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            let interim = ResponseWriter.continueHead(version: head.version, allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
+        }
+        state = .receiving(head, nil)
+    }
+
+    private func answer(_ request: ProxyRequest, context: ChannelHandlerContext) {
+        let head = request.head
+        switch proxy.handle(request, on: context.eventLoop) {
+        case .immediate(let response):
+            respond(context: context, to: head, with: response)
+        case .deferred(let future):
+            future.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let response):
+                    self.respond(context: context, to: head, with: response)
+                case .failure(let error):
+                    self.proxy.recover(from: error, request: request, on: context.eventLoop)
+                        .assumeIsolated().whenSuccess { self.respond(context: context, to: head, with: $0) }
                 }
             }
-        case (.body, .skipping), (.body, .discarding):
-            timer?.bodyArrived()
-        case (.end, .skipping):
-            timer?.requestRead()
-            state = .idle
-            if quiescing { close(context: context) }
-        case (.end, .discarding):
-            // Closing only now lets the client finish sending and read the answer instead of a reset.
-            close(context: context)
-        case (_, .closed):
-            break
-        default:
-            // The HTTP decoder guarantees head, body*, end; anything else is a bug worth closing on.
-            close(context: context)
         }
     }
 
