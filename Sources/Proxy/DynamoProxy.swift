@@ -186,6 +186,15 @@ package final class DynamoProxy: Sendable {
     /// ``singleHeaderNames`` as bytes, for the comparison on every request.
     private static let singleHeaderBytes = singleHeaderNames.map { Array($0.lowercased.utf8) }
 
+    /// Whether `bytes`, read as ASCII lower case, are `lowercased`; both of one length.
+    private static func equalsLowercased(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercased: [UInt8]) -> Bool {
+        for i in 0..<bytes.count {
+            let a = bytes[i]
+            if (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) != lowercased[i] { return false }
+        }
+        return true
+    }
+
     /// The `X-Amz-Target` and `Authorization` headers, and the first of ``singleHeaderNames`` that appears more
     /// than once. A byte comparison per header, without the arrays `HTTPHeaders` would build.
     static func singleHeaders(of headers: HTTPHeaders) -> (target: String?, authorization: String?, repeated: String?) {
@@ -195,19 +204,8 @@ package final class DynamoProxy: Sendable {
         var seen = 0  // a bit per name of singleHeaderNames
         for (name, value) in headers {
             var name = name
-            let found = name.withUTF8 { bytes -> Int? in
-                for (index, single) in candidates.enumerated() where single.count == bytes.count {
-                    var equal = true
-                    for i in 0..<bytes.count {
-                        let a = bytes[i]
-                        if (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") ? a | 0x20 : a) != single[i] {
-                            equal = false
-                            break
-                        }
-                    }
-                    if equal { return index }
-                }
-                return nil
+            let found = name.withUTF8 { bytes in
+                candidates.firstIndex { $0.count == bytes.count && Self.equalsLowercased(bytes, $0) }
             }
             guard let index = found else { continue }
             if seen & (1 << index) != 0 { return (target, authorization, singleHeaderNames[index].spelling) }

@@ -76,8 +76,7 @@ final class DataPlaneHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
-        state = .closed
-        pending.removeAll()
+        enterClosed()
         context.fireChannelInactive()
     }
 
@@ -146,10 +145,7 @@ final class DataPlaneHandler: ChannelDuplexHandler {
         serving = true
         defer { serving = false }
         while !isAnswering, let next = pending.popFirst() {
-            if case .closed = state {
-                pending.removeAll()
-                break
-            }
+            if case .closed = state { break }  // closing emptied the queue
             switch next {
             case .part(let part): receive(part, context: context)
             case .error(let error): malformed(error, context: context)
@@ -278,8 +274,7 @@ final class DataPlaneHandler: ChannelDuplexHandler {
 
     private func close(context: ChannelHandlerContext) {
         if case .closed = state { return }
-        state = .closed
-        pending.removeAll()
+        enterClosed()
         if flushPending {
             flushPending = false
             context.flush()
@@ -287,27 +282,33 @@ final class DataPlaneHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// Nothing more is read or answered: what waited is dropped.
+    private func enterClosed() {
+        state = .closed
+        pending.removeAll()
+    }
+
     private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead, with response: ProxyResponse) {
         if case .closed = state { return }
         proxy.didAnswer(request, with: response, nanoseconds: NIODeadline.now().uptimeNanoseconds &- started)
         let discarding: Bool
+        let skipping: Bool
         switch state {
         case .discarding:
-            discarding = true
+            (discarding, skipping) = (true, false)
         case .skipping:
-            discarding = false  // the request's end returns to idle
+            (discarding, skipping) = (false, true)  // the request's end returns to idle
         default:
-            discarding = false
+            (discarding, skipping) = (false, false)
             state = .idle
         }
         // Quiescing: the answer being made is the last one unless the rest of its request is still to come.
-        let closes = !request.isKeepAlive || (quiescing && !isSkipping)
+        let closes = !request.isKeepAlive || (quiescing && !skipping)
         let (head, body) = writer.encode(
             response, to: request, keepAlive: !closes, allocator: context.channel.allocator)
         timer?.answerWasSent(timer?.request ?? 0)
         if closes && !discarding {
-            state = .closed
-            pending.removeAll()
+            enterClosed()
             flushPending = false
             let written = context.eventLoop.makePromise(of: Void.self)
             if let body {
@@ -327,10 +328,5 @@ final class DataPlaneHandler: ChannelDuplexHandler {
             context.flush()
         }
         serve(context: context)
-    }
-
-    private var isSkipping: Bool {
-        if case .skipping = state { return true }
-        return false
     }
 }

@@ -7,7 +7,8 @@ import Proxy
 import ServiceLifecycle
 
 /// A TCP listener for HTTP/1.1 that drains on graceful shutdown: it stops accepting, lets every connection
-/// finish the request it is serving (HTTPServerPipelineHandler closes idle ones on `ChannelShouldQuiesceEvent`),
+/// finish the request it is serving (the connection's HTTP handler closes idle ones on `ChannelShouldQuiesceEvent`:
+/// DataPlaneHandler on the data plane, NIO's HTTPServerPipelineHandler on admin),
 /// and force-closes what is left after `shutdownGrace`.
 package final class HTTPListener: Service, Sendable {
     /// Sets up the HTTP/1 handlers of an accepted connection (after TLS), given its timer when the listener has

@@ -111,6 +111,19 @@ import Testing
         #expect(channel.isActive)
     }
 
+    @Test func malformedBytesAfterAPendingRequestAreAnsweredAfterIt() throws {
+        try send(Self.forwarded + "NOT HTTP\r\n\r\n")
+        #expect(try written().isEmpty, "the parser error was answered before the request ahead of it")
+        #expect(channel.isActive)
+        storage.answer("first")
+        let answers = Self.responses(try written())
+        #expect(answers.count == 2)
+        #expect(answers.first?.hasSuffix("\r\n\r\nfirst") == true)
+        #expect(answers.last?.hasPrefix("HTTP/1.1 400 Bad Request\r\n") == true)
+        channel.embeddedEventLoop.run()
+        #expect(!channel.isActive)
+    }
+
     @Test func aComposedAnswerIsFramedWithItsLengthRequestIDAndDate() throws {
         try send(Self.malformed())
         let answer = try written()
